@@ -1,0 +1,3 @@
+from apistarter.cli import main
+
+main()

@@ -1,0 +1,266 @@
+"""The command line: parses, prompts and prints. Rules live in decision.py, Copier in render.py."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.prompt import Confirm, IntPrompt, Prompt
+from rich.table import Table
+
+from apistarter import __version__
+from apistarter.answers import load_answers_file, parse_set_options
+from apistarter.decision import FRAMEWORK_NAMES, Recommendation, decide
+from apistarter.questions import (
+    DECISION_QUESTIONS,
+    FRAMEWORKS,
+    PROJECT_QUESTIONS,
+    AnswerError,
+    DecisionAnswers,
+    ProjectAnswers,
+    Question,
+    applies,
+    parse_answers,
+)
+from apistarter.render import RenderError, available_frameworks, new_project, template_data
+
+app = typer.Typer(
+    help="Decide between FastAPI, Flask and a hybrid, then render a production-ready service.",
+    no_args_is_help=True,
+    add_completion=True,
+)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_USAGE = 2
+
+AnswersOption = Annotated[
+    Optional[Path],  # noqa: UP045 - Typer reads the annotation at runtime
+    typer.Option("--answers", help="YAML or JSON file of answers (see `apistarter questions`)."),
+]
+SetOption = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option("--set", metavar="KEY=VALUE", help="Answer one question; repeatable."),
+]
+DefaultsOption = Annotated[
+    bool, typer.Option("--defaults", help="Use the default for every unanswered question.")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"apistarter {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """apistarter: the questions that decide FastAPI vs Flask, then the service."""
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _prompt(question: Question) -> Any:
+    label = f"[bold]{question.text}[/]\n  [dim]{question.help}[/]\n "
+    if question.kind == "choice":
+        return Prompt.ask(label, choices=list(question.choices), default=str(question.default))
+    if question.kind == "bool":
+        return Confirm.ask(label, default=bool(question.default))
+    if question.kind == "int":
+        return IntPrompt.ask(label, default=int(question.default))
+    if question.kind == "list":
+        choices = ", ".join(question.choices)
+        return Prompt.ask(f"{label} [dim]({choices})[/]", default=",".join(question.default))
+    return Prompt.ask(label, default=str(question.default))
+
+
+def _collect(
+    answers_file: Path | None,
+    sets: list[str] | None,
+    defaults: bool,
+    project_defaults: dict[str, Any],
+    ask_project: bool,
+) -> tuple[DecisionAnswers, ProjectAnswers]:
+    """Merge file, flags and prompts (in that order of precedence) and validate them."""
+    raw: dict[str, Any] = dict(project_defaults)
+    if answers_file:
+        raw.update(load_answers_file(answers_file))
+    raw.update(parse_set_options(sets or []))
+    wanted = [q for q in DECISION_QUESTIONS if applies(q.id, raw)]
+    if ask_project:
+        wanted = [q for q in PROJECT_QUESTIONS if q.id != "package_name"] + wanted
+    missing = [q for q in wanted if q.id not in raw]
+    if missing and not defaults:
+        if not _interactive():
+            names = ", ".join(q.id for q in missing)
+            raise AnswerError(
+                f"no answer for: {names}. Give them with --answers FILE or --set KEY=VALUE, "
+                "or use --defaults."
+            )
+        for question in missing:
+            raw[question.id] = _prompt(question)
+            # A later question may apply only because of this answer.
+            if question.id == "codebase":
+                missing.extend(
+                    q
+                    for q in DECISION_QUESTIONS
+                    if q.id not in raw and q not in missing and applies(q.id, raw)
+                )
+    source = "answers" if not answers_file else str(answers_file)
+    return parse_answers(raw, source)
+
+
+def _show(recommendation: Recommendation) -> None:
+    body = Table.grid(padding=(0, 1))
+    body.add_column(style="bold", no_wrap=True)
+    body.add_column()
+    for reason in recommendation.reasons:
+        body.add_row("why", f"{reason.text} [dim]({reason.answer}; {reason.source})[/]")
+    for warning in recommendation.warnings:
+        body.add_row(
+            "[yellow]watch[/]", f"{warning.text} [dim]({warning.answer}; {warning.source})[/]"
+        )
+    plan = recommendation.server
+    worker = f" {plan.worker_class}" if plan.worker_class else ""
+    body.add_row(
+        "server",
+        f"{plan.server}{worker}, {plan.workers} worker(s) x {plan.threads} thread(s), "
+        f"timeout {plan.timeout}s, graceful {plan.graceful_timeout}s, keep-alive {plan.keepalive}s",
+    )
+    for line in plan.why:
+        body.add_row("", f"[dim]{line}[/]")
+    for alternative in recommendation.alternatives:
+        body.add_row(
+            "instead",
+            f"{FRAMEWORK_NAMES[alternative.framework]}: + {' + '.join(alternative.pros[:2])} "
+            f"- {' - '.join(alternative.cons[:2])}",
+        )
+    title = f"Recommendation: {FRAMEWORK_NAMES[recommendation.recommended]}"
+    if recommendation.overridden:
+        title += f" (chosen: {FRAMEWORK_NAMES[recommendation.framework]})"
+    out.print(Panel(body, title=title, title_align="left", border_style="cyan"))
+
+
+@app.command("decide")
+def decide_command(
+    answers: AnswersOption = None,
+    set_: SetOption = None,
+    defaults: DefaultsOption = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the recommendation as JSON.")
+    ] = False,
+) -> None:
+    """Recommend FastAPI, Flask or a hybrid from your answers, with the reasons."""
+    try:
+        decision, _ = _collect(answers, set_, defaults, {}, ask_project=False)
+    except AnswerError as error:
+        raise _fail(str(error)) from None
+    recommendation = decide(decision)
+    if as_json:
+        out.print_json(recommendation.model_dump_json())
+    else:
+        _show(recommendation)
+
+
+def _choose(recommendation: Recommendation, answers: DecisionAnswers) -> Recommendation:
+    """Let a person accept the recommendation or pick another framework."""
+    if not _interactive():
+        return recommendation
+    pick = Prompt.ask(
+        "Framework to generate",
+        choices=list(FRAMEWORKS),
+        default=recommendation.recommended,
+    )
+    chosen = next(f for f in FRAMEWORKS if f == pick)
+    return recommendation if chosen == recommendation.framework else decide(answers, chosen)
+
+
+@app.command("new")
+def new_command(
+    directory: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(help="Where to create the service (default: the project name)."),
+    ] = None,
+    answers: AnswersOption = None,
+    set_: SetOption = None,
+    defaults: DefaultsOption = False,
+    framework: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--framework", help="Override the recommendation: fastapi, flask or hybrid."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Render into a non-empty directory (keeps other files).")
+    ] = False,
+) -> None:
+    """Answer the questions, see the recommendation, and render the service."""
+    chosen = next((f for f in FRAMEWORKS if f == framework), None)
+    if framework is not None and chosen is None:
+        raise _fail(f"--framework {framework!r}: choose one of {', '.join(FRAMEWORKS)}")
+    project_defaults: dict[str, Any] = {}
+    if directory is not None and not directory.name.startswith("."):
+        project_defaults["project_name"] = directory.resolve().name
+    try:
+        decision, project = _collect(answers, set_, defaults, project_defaults, ask_project=True)
+    except AnswerError as error:
+        raise _fail(str(error)) from None
+    recommendation = decide(decision, chosen)
+    _show(recommendation)
+    if chosen is None:
+        recommendation = _choose(recommendation, decision)
+    if recommendation.framework not in available_frameworks():
+        raise _fail(
+            f"the {recommendation.framework} template is not available in apistarter "
+            f"{__version__} yet (available: {', '.join(sorted(available_frameworks()))}); "
+            "nothing was written"
+        )
+    destination = directory or Path(project.project_name)
+    try:
+        created = new_project(
+            destination, template_data(project, decision, recommendation), force=force
+        )
+    except RenderError as error:
+        raise _fail(str(error)) from None
+    out.print(
+        f"[green]Created[/] {created} ({FRAMEWORK_NAMES[recommendation.framework]}, "
+        f"package {project.package_name}).\n"
+        f"Next: cd {destination} && python -m venv .venv && .venv/bin/pip install -e '.[dev]' "
+        "&& .venv/bin/pytest"
+    )
+
+
+@app.command("questions")
+def questions_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the questions as JSON.")] = False,
+) -> None:
+    """List every question, its choices, default and help line."""
+    all_questions = PROJECT_QUESTIONS + DECISION_QUESTIONS
+    if as_json:
+        out.print_json(json.dumps([q.__dict__ for q in all_questions], default=list))
+        return
+    table = Table("id", "choices / type", "default", "help")
+    for q in all_questions:
+        kind = " | ".join(q.choices) if q.choices else q.kind
+        default = ",".join(q.default) if isinstance(q.default, tuple) else str(q.default)
+        table.add_row(q.id, kind, default, q.help)
+    out.print(table)
+
+
+def main() -> None:
+    app()

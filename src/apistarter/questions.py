@@ -1,0 +1,381 @@
+"""The questions apistarter asks, as data.
+
+The Pydantic models below are the single list of questions: their fields drive
+the interactive prompts, the validation of answers files and ``--set`` values,
+the JSON output of ``apistarter questions`` and the docs. Each field carries the
+question text (``title``), a help line a person can act on (``description``)
+and the group it is shown in.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+import sys
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+
+Framework = Literal["fastapi", "flask", "hybrid"]
+FRAMEWORKS: tuple[Framework, ...] = typing.get_args(Framework)
+
+Codebase = Literal["new", "existing-flask"]
+Workload = Literal["sync", "io-bound", "cpu-bound", "mixed"]
+Skill = Literal["none", "some", "strong"]
+Consumers = Literal["internal", "frontend", "partners"]
+BlockingDep = Literal[
+    "requests",
+    "psycopg2",
+    "pymysql",
+    "boto3",
+    "redis-py",
+    "sqlalchemy-sync",
+    "sync-sdk",
+    "file-io",
+]
+CpuTasks = Literal["none", "inline", "process-pool", "task-queue"]
+MeasuredProblem = Literal["none", "saturated-workers", "latency", "docs", "scaling"]
+Deploy = Literal["kubernetes", "vm", "compose"]
+PythonVersion = Literal["3.11", "3.12", "3.13"]
+
+
+def ask(default: Any, text: str, help_text: str, group: str) -> Any:
+    """A question: its default, the text shown, a help line and its group."""
+    return Field(default, title=text, description=help_text, json_schema_extra={"group": group})
+
+
+class DecisionAnswers(BaseModel):
+    """The answers the recommendation is computed from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    codebase: Codebase = ask(
+        "new",
+        "Is this a new service or an existing Flask codebase?",
+        "new: nothing is written yet. existing-flask: a Flask app already serves traffic.",
+        "context",
+    )
+    existing_routes: Annotated[int, Field(ge=0, le=100_000)] = ask(
+        0,
+        "How many routes does the existing Flask app have?",
+        "Count the @app.route/@bp.route handlers; under ~30 a rewrite rarely pays back.",
+        "context",
+    )
+    measured_problem: MeasuredProblem = ask(
+        "none",
+        "Which measured problem does the existing app have?",
+        "Pick what a dashboard or load test shows today, not what you fear; 'none' if it is fine.",
+        "context",
+    )
+    workload: Workload = ask(
+        "io-bound",
+        "What does a typical request spend its time on?",
+        "io-bound: waiting on databases/APIs/LLMs. cpu-bound: computing. sync: quick work. "
+        "mixed: both.",
+        "workload",
+    )
+    peak_concurrency: Annotated[int, Field(ge=1, le=1_000_000)] = ask(
+        50,
+        "How many requests are in flight at peak, per instance?",
+        "Requests per second at peak times the average response time in seconds.",
+        "workload",
+    )
+    downstream_latency_ms: Annotated[int, Field(ge=0, le=600_000)] = ask(
+        50,
+        "How long does a request wait on downstream calls (ms)?",
+        "The typical total of database, cache and HTTP calls per request; 0 if none.",
+        "workload",
+    )
+    cpu_tasks: CpuTasks = ask(
+        "none",
+        "Where does heavy CPU work (inference, images, reports) run?",
+        "inline: inside the request. process-pool or task-queue: off the request path.",
+        "workload",
+    )
+    blocking_deps: tuple[BlockingDep, ...] = ask(
+        (),
+        "Which blocking libraries will the service call?",
+        "Comma-separated, e.g. requests,psycopg2; empty if all I/O clients are async.",
+        "workload",
+    )
+    realtime: bool = ask(
+        False,
+        "Does the service push data in real time (WebSockets, streaming)?",
+        "yes if clients keep connections open to receive events or streamed tokens.",
+        "workload",
+    )
+    team_async: Skill = ask(
+        "some",
+        "How much async/await experience does the team have?",
+        "strong: ships asyncio code today. some: knows the basics. none: never used it.",
+        "team",
+    )
+    team_flask: Skill = ask(
+        "some",
+        "How much Flask experience does the team have?",
+        "strong: maintains Flask apps in production. none: never used it.",
+        "team",
+    )
+    api_consumers: Consumers = ask(
+        "frontend",
+        "Who calls the API?",
+        "internal: your own services or scripts. frontend: your web/mobile apps. "
+        "partners: other companies.",
+        "api",
+    )
+    typed_validation: bool = ask(
+        True,
+        "Do you want typed request/response validation?",
+        "yes if malformed payloads have caused integration bugs or the API is public.",
+        "api",
+    )
+    deploy: Deploy = ask(
+        "kubernetes",
+        "Where will the service run?",
+        "kubernetes: pods behind a Service. vm: a machine you manage. compose: Docker Compose.",
+        "deploy",
+    )
+    cpus: Annotated[int, Field(ge=1, le=256)] = ask(
+        2,
+        "How many CPU cores does one instance get?",
+        "The container's CPU limit, or the VM's core count.",
+        "deploy",
+    )
+
+    @field_validator("blocking_deps", mode="before")
+    @classmethod
+    def _split_comma_list(cls, value: Any) -> Any:
+        """Accept ``requests,psycopg2`` from flags and prompts as well as a list."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("blocking_deps")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _existing_code_only(self) -> DecisionAnswers:
+        if self.codebase == "new" and (self.existing_routes or self.measured_problem != "none"):
+            raise ValueError(
+                "existing_routes and measured_problem describe an existing Flask app; "
+                "they need codebase=existing-flask"
+            )
+        return self
+
+
+# Names a service must not take: they shadow modules the service itself imports.
+_SHADOWED_MODULES = frozenset(sys.stdlib_module_names) | {
+    "fastapi",
+    "flask",
+    "pydantic",
+    "pydantic_settings",
+    "starlette",
+    "uvicorn",
+    "gunicorn",
+    "a2wsgi",
+    "httpx",
+    "locust",
+    "tests",
+}
+_PROJECT_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_PACKAGE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+MAX_NAME_LENGTH = 50
+
+
+def package_name_for(project_name: str) -> str:
+    """The import name a project name maps to (orders-api -> orders_api)."""
+    return project_name.replace("-", "_")
+
+
+class ProjectAnswers(BaseModel):
+    """The answers that name and describe the generated project."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project_name: str = ask(
+        "my-service",
+        "Project name",
+        "Lowercase words joined by hyphens, e.g. orders-api (also the distribution name).",
+        "project",
+    )
+    package_name: str = ask(
+        "",
+        "Python package name",
+        "Import name; leave empty to derive it from the project name (orders-api -> orders_api).",
+        "project",
+    )
+    description: str = ask(
+        "An HTTP API service.",
+        "One-sentence description",
+        "What the service does, in one sentence; it opens the README and the ADR.",
+        "project",
+    )
+    author: str = ask(
+        "",
+        "Owner",
+        "A person or team that owns the service; may be empty.",
+        "project",
+    )
+    python_version: PythonVersion = ask(
+        "3.12",
+        "Python version",
+        "The version in the container image and CI; pick what your platform supports.",
+        "project",
+    )
+
+    @field_validator("project_name")
+    @classmethod
+    def _valid_project_name(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty")
+        if len(value) > MAX_NAME_LENGTH:
+            raise ValueError(f"must be at most {MAX_NAME_LENGTH} characters")
+        if not _PROJECT_NAME.match(value):
+            raise ValueError(
+                "use lowercase letters, digits and single hyphens, starting with a letter "
+                "(e.g. orders-api)"
+            )
+        return value
+
+    @field_validator("description", "author")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if len(value) > 500:
+            raise ValueError("must be at most 500 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _valid_package_name(self) -> ProjectAnswers:
+        name = self.package_name or package_name_for(self.project_name)
+        problem = package_name_problem(name)
+        if problem:
+            raise ValueError(f"package name {name!r} {problem}")
+        object.__setattr__(self, "package_name", name)
+        return self
+
+
+def package_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be the service's import name, or None if it can."""
+    if len(name) > MAX_NAME_LENGTH:
+        return f"is longer than {MAX_NAME_LENGTH} characters"
+    if not _PACKAGE_NAME.match(name):
+        return "must use lowercase letters, digits and underscores, starting with a letter"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return "is a Python keyword"
+    if name in _SHADOWED_MODULES:
+        return "would shadow a module the service imports"
+    return None
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question as the prompts, the docs and `apistarter questions` show it."""
+
+    id: str
+    text: str
+    help: str
+    group: str
+    kind: Literal["choice", "int", "bool", "list", "str"]
+    choices: tuple[str, ...]
+    default: Any
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+def _question(name: str, info: FieldInfo) -> Question:
+    annotation = info.annotation
+    args = typing.get_args(annotation)
+    minimum = maximum = None
+    for meta in info.metadata:
+        minimum = getattr(meta, "ge", minimum)
+        maximum = getattr(meta, "le", maximum)
+    kind: Literal["choice", "int", "bool", "list", "str"]
+    choices: tuple[str, ...] = ()
+    if typing.get_origin(annotation) is Literal:
+        kind, choices = "choice", tuple(str(a) for a in args)
+    elif typing.get_origin(annotation) is tuple:
+        kind, choices = "list", tuple(str(a) for a in typing.get_args(args[0]))
+    elif annotation is bool:
+        kind = "bool"
+    elif annotation is int:
+        kind = "int"
+    else:
+        kind = "str"
+    extra = info.json_schema_extra
+    group = str(extra.get("group", "")) if isinstance(extra, dict) else ""
+    return Question(
+        id=name,
+        text=info.title or name,
+        help=info.description or "",
+        group=group,
+        kind=kind,
+        choices=choices,
+        default=info.default,
+        minimum=minimum,
+        maximum=maximum,
+    )
+
+
+def questions(model: type[BaseModel]) -> tuple[Question, ...]:
+    """The questions a model asks, in the order it declares them."""
+    return tuple(_question(name, info) for name, info in model.model_fields.items())
+
+
+DECISION_QUESTIONS = questions(DecisionAnswers)
+PROJECT_QUESTIONS = questions(ProjectAnswers)
+
+# Questions that only make sense for an existing Flask codebase.
+EXISTING_CODE_ONLY = frozenset({"existing_routes", "measured_problem"})
+
+
+def applies(question_id: str, answered: dict[str, Any]) -> bool:
+    """Whether a question is worth asking given the answers so far."""
+    if question_id in EXISTING_CODE_ONLY:
+        return answered.get("codebase") == "existing-flask"
+    return True
+
+
+class AnswerError(ValueError):
+    """Answers that cannot be used; the message names every bad key."""
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    """One readable line per problem, naming the key and what it accepts."""
+    lines = []
+    fields = {**DecisionAnswers.model_fields, **ProjectAnswers.model_fields}
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "answers"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = f"unknown question (known: {', '.join(sorted(fields))})"
+        lines.append(f"{source}: {key}: {message}")
+    return "\n".join(lines)
+
+
+def split_answers(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate decision answers from project answers; unknown keys stay in decision."""
+    project = {k: v for k, v in raw.items() if k in ProjectAnswers.model_fields}
+    decision = {k: v for k, v in raw.items() if k not in ProjectAnswers.model_fields}
+    return decision, project
+
+
+def parse_answers(raw: dict[str, Any], source: str) -> tuple[DecisionAnswers, ProjectAnswers]:
+    """Validate raw answers (from a file, flags or prompts) or raise AnswerError."""
+    decision, project = split_answers(raw)
+    problems = []
+    try:
+        decision_answers = DecisionAnswers.model_validate(decision)
+    except ValidationError as error:
+        problems.append(format_validation_error(error, source))
+    try:
+        project_answers = ProjectAnswers.model_validate(project)
+    except ValidationError as error:
+        problems.append(format_validation_error(error, source))
+    if problems:
+        raise AnswerError("\n".join(problems))
+    return decision_answers, project_answers

@@ -1,0 +1,205 @@
+"""Rendering services with Copier: the only module that talks to Copier.
+
+A new project is rendered into a hidden sibling directory, committed there, and
+only then moved into place, so a failure or an interrupt never leaves a
+half-written project behind.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import copier
+
+from apistarter import __version__
+from apistarter.decision import Recommendation
+from apistarter.questions import DecisionAnswers, ProjectAnswers
+from apistarter.server import run_command
+from apistarter.template_source import (
+    BUNDLE_NAME,
+    RECORDED_SOURCE,
+    build_bundle,
+    install_bundle,
+)
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+class RenderError(RuntimeError):
+    """The project could not be rendered; nothing was left behind."""
+
+
+def template_version_ref() -> str:
+    """The git tag of the template version this apistarter renders."""
+    return f"v{__version__}"
+
+
+def templates_dir() -> Path:
+    """The template tree shipped in the wheel, or the checkout's."""
+    shipped = resources.files("apistarter") / "templates"
+    if shipped.is_dir():
+        return Path(str(shipped))
+    return CHECKOUT / "templates"
+
+
+def available_frameworks() -> frozenset[str]:
+    """Frameworks whose template tree exists in this apistarter."""
+    return frozenset(
+        tree.name
+        for tree in templates_dir().iterdir()
+        if tree.is_dir() and (tree / "{{_copier_conf.answers_file}}.jinja").is_file()
+    )
+
+
+def _packaged_bundle() -> Path:
+    """The bundle shipped in the wheel, or one built from a source checkout."""
+    shipped = resources.files("apistarter") / BUNDLE_NAME
+    if shipped.is_file():
+        return Path(str(shipped))
+    templates = templates_dir()
+    if not (templates / "copier.yml").is_file():
+        raise RenderError("apistarter is installed without its template bundle; reinstall it")
+    built = Path(tempfile.mkdtemp(prefix="apistarter-dev-")) / BUNDLE_NAME
+    build_bundle(templates, __version__, built, CHECKOUT)
+    return built
+
+
+def ensure_template_source() -> str:
+    """Install the template bundle at its fixed path; return the source Copier records."""
+    install_bundle(_packaged_bundle())
+    return RECORDED_SOURCE
+
+
+def template_data(
+    project: ProjectAnswers, answers: DecisionAnswers, recommendation: Recommendation
+) -> dict[str, Any]:
+    """Every value the template places: the answers and what apistarter computed from them."""
+    return {
+        "framework": recommendation.framework,
+        **project.model_dump(mode="json"),
+        "apistarter_version": __version__,
+        "decision": answers.model_dump(mode="json"),
+        "server": {
+            **recommendation.server.model_dump(mode="json"),
+            "command": run_command(recommendation.server, project.package_name),
+        },
+        "load_test": recommendation.load_test.model_dump(mode="json"),
+        "adr": {
+            "date": datetime.date.today().isoformat(),
+            "recommended": recommendation.recommended,
+            "overridden": recommendation.overridden,
+            "summary": recommendation.summary,
+            **recommendation.model_dump(
+                mode="json", include={"drivers", "reasons", "warnings", "alternatives", "sources"}
+            ),
+        },
+    }
+
+
+def _git(*args: str, cwd: Path, author: str) -> None:
+    env = dict(os.environ)
+    # The first commit needs an identity; borrow one only where git has none.
+    if not _git_identity(cwd):
+        name = author or "apistarter"
+        env.update(
+            GIT_AUTHOR_NAME=name,
+            GIT_COMMITTER_NAME=name,
+            GIT_AUTHOR_EMAIL="apistarter@localhost",
+            GIT_COMMITTER_EMAIL="apistarter@localhost",
+        )
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RenderError(f"git {args[0]} failed: {result.stderr.strip()}")
+
+
+def _git_identity(cwd: Path) -> bool:
+    result = subprocess.run(
+        ["git", "config", "user.email"], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    return bool(result.stdout.strip())
+
+
+def _copy(data: dict[str, Any], destination: Path, template: str | None) -> None:
+    source = template or ensure_template_source()
+    copier.run_copy(
+        source,
+        destination,
+        data=data,
+        vcs_ref=None if template else template_version_ref(),
+        defaults=True,
+        overwrite=True,
+        quiet=True,
+        unsafe=False,
+    )
+
+
+def new_project(
+    destination: Path,
+    data: dict[str, Any],
+    *,
+    force: bool = False,
+    template: str | None = None,
+) -> Path:
+    """Render a project into ``destination``, then ``git init`` and commit it.
+
+    Without ``force`` the destination must be missing or empty. With ``force`` the
+    rendered files are written over an existing directory; files the template does
+    not produce are never touched.
+    """
+    destination = destination.resolve()
+    if destination.exists() and not destination.is_dir():
+        raise RenderError(f"{destination} exists and is not a directory")
+    occupied = destination.exists() and any(destination.iterdir())
+    if occupied and not force:
+        raise RenderError(f"{destination} is not empty; use --force to render into it")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    author = str(data.get("author", ""))
+    try:
+        _copy(data, staging, template)
+        if occupied:
+            _merge_into(staging, destination, author)
+        else:
+            _git("init", "--quiet", "--initial-branch=main", cwd=staging, author=author)
+            _commit_all(staging, author)
+            if destination.exists():
+                destination.rmdir()
+            staging.rename(destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return destination
+
+
+def _commit_all(directory: Path, author: str) -> None:
+    _git("add", "--all", cwd=directory, author=author)
+    _git(
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "-m",
+        f"Generate service with apistarter {__version__}",
+        cwd=directory,
+        author=author,
+    )
+
+
+def _merge_into(staging: Path, destination: Path, author: str) -> None:
+    """Copy rendered files over ``destination``, leaving the user's other files alone."""
+    for source in sorted(staging.rglob("*")):
+        target = destination / source.relative_to(staging)
+        if source.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+    if not (destination / ".git").exists():
+        _git("init", "--quiet", "--initial-branch=main", cwd=destination, author=author)
+        _commit_all(destination, author)

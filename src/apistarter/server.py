@@ -1,0 +1,193 @@
+"""The server plan: which server runs the app, with which workers and timeouts.
+
+Pure functions of the answers and the chosen framework. Every value comes with
+the reason it has, so the CLI and the ADR can show why.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from apistarter.questions import DecisionAnswers, Framework
+
+UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
+
+# Kubernetes sends SIGKILL 30 s after SIGTERM by default; Docker Compose after 10 s.
+# Draining must finish before that, with a margin for the process to exit.
+GRACEFUL_TIMEOUT_S = {"kubernetes": 25, "vm": 25, "compose": 8}
+# Cloud load balancers close idle connections after about 60 s. The server must
+# keep them open longer, or it closes a connection the balancer is reusing (502s).
+KEEPALIVE_BEHIND_BALANCER_S = 75
+KEEPALIVE_DIRECT_S = 5
+WORKER_TIMEOUT_S = 30
+WORKER_TIMEOUT_INLINE_CPU_S = 60
+# Recycling gunicorn workers bounds slow memory leaks; jitter keeps them from
+# restarting all at once.
+MAX_REQUESTS = 1000
+MAX_REQUESTS_JITTER = 100
+# An event loop's thread pool runs sync code (plain `def` routes, wrapped blocking
+# calls, a2wsgi's Flask app). 40 is AnyIO's default; size it to the concurrency.
+ASGI_THREADS_MIN, ASGI_THREADS_MAX = 40, 200
+GTHREAD_THREADS_MIN, GTHREAD_THREADS_MAX = 2, 100
+# Above this many in-flight requests per instance, threads cost more than greenlets.
+GEVENT_FROM_CONCURRENCY = 200
+# gevent cannot make these C drivers cooperative, so they would block every greenlet.
+GEVENT_INCOMPATIBLE = frozenset({"psycopg2"})
+
+
+class ServerPlan(BaseModel):
+    """How the generated service is served; every field is overridable by environment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    server: Literal["uvicorn", "gunicorn"]
+    worker_class: str
+    workers: int
+    threads: int
+    timeout: int
+    graceful_timeout: int
+    keepalive: int
+    max_requests: int
+    max_requests_jitter: int
+    why: tuple[str, ...]
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+def _per_worker(answers: DecisionAnswers, workers: int) -> int:
+    return math.ceil(answers.peak_concurrency / workers)
+
+
+def _common(answers: DecisionAnswers) -> tuple[dict[str, int], list[str]]:
+    timeout = WORKER_TIMEOUT_INLINE_CPU_S if answers.cpu_tasks == "inline" else WORKER_TIMEOUT_S
+    graceful = GRACEFUL_TIMEOUT_S[answers.deploy]
+    keepalive = KEEPALIVE_DIRECT_S if answers.deploy == "compose" else KEEPALIVE_BEHIND_BALANCER_S
+    why = [
+        f"deploy={answers.deploy}: graceful shutdown gets {graceful} s, inside the platform's "
+        "stop grace period, so in-flight requests finish before the kill.",
+        f"deploy={answers.deploy}: keep-alive {keepalive} s"
+        + (
+            ", longer than a load balancer's ~60 s idle timeout, so the server never closes "
+            "a connection the balancer is about to reuse."
+            if keepalive == KEEPALIVE_BEHIND_BALANCER_S
+            else ", short, because clients connect directly."
+        ),
+    ]
+    if answers.cpu_tasks == "inline":
+        why.append(
+            f"cpu_tasks=inline: worker timeout {timeout} s so legitimate long requests are not "
+            "killed as hung workers."
+        )
+    return {"timeout": timeout, "graceful_timeout": graceful, "keepalive": keepalive}, why
+
+
+def _asgi_plan(answers: DecisionAnswers) -> ServerPlan:
+    common, why = _common(answers)
+    server: Literal["uvicorn", "gunicorn"]
+    if answers.deploy == "kubernetes":
+        server, worker_class, workers = "uvicorn", "", 1
+        why.insert(
+            0,
+            "deploy=kubernetes: one Uvicorn process per pod; Kubernetes scales replicas and "
+            "restarts them, which a process manager inside the pod would hide from it.",
+        )
+    elif answers.deploy == "compose":
+        server, worker_class, workers = "uvicorn", "", answers.cpus
+        why.insert(
+            0,
+            f"deploy=compose, cpus={answers.cpus}: Uvicorn supervises {workers} worker "
+            "process(es), one event loop per core.",
+        )
+    else:
+        server, worker_class, workers = "gunicorn", UVICORN_WORKER, answers.cpus
+        why.insert(
+            0,
+            f"deploy=vm, cpus={answers.cpus}: Gunicorn supervises {workers} "
+            f"{UVICORN_WORKER} process(es), one event loop per core, and recycles them; "
+            "an ASGI app never runs behind a sync worker (S0).",
+        )
+    threads = _clamp(_per_worker(answers, workers), ASGI_THREADS_MIN, ASGI_THREADS_MAX)
+    why.append(
+        f"peak_concurrency={answers.peak_concurrency}: {threads} threads per worker for sync "
+        "code, so blocking calls offloaded to the thread pool do not queue."
+    )
+    recycle = server == "gunicorn"
+    return ServerPlan(
+        server=server,
+        worker_class=worker_class,
+        workers=workers,
+        threads=threads,
+        max_requests=MAX_REQUESTS if recycle else 0,
+        max_requests_jitter=MAX_REQUESTS_JITTER if recycle else 0,
+        why=tuple(why),
+        **common,
+    )
+
+
+def _flask_plan(answers: DecisionAnswers) -> ServerPlan:
+    common, why = _common(answers)
+    workers = answers.cpus
+    if answers.workload == "cpu-bound":
+        worker_class, threads = "sync", 1
+        why.insert(
+            0,
+            f"workload=cpu-bound, cpus={answers.cpus}: {workers} sync worker(s), one per core; "
+            "more processes than cores only contend for the CPU.",
+        )
+    elif (
+        answers.workload == "io-bound"
+        and answers.peak_concurrency > GEVENT_FROM_CONCURRENCY
+        and answers.cpu_tasks != "inline"
+        and not GEVENT_INCOMPATIBLE.intersection(answers.blocking_deps)
+    ):
+        worker_class, threads = "gevent", 1
+        why.insert(
+            0,
+            f"workload=io-bound, peak_concurrency={answers.peak_concurrency}: gevent workers "
+            "hold many waiting requests as greenlets; in S3's benchmark gevent brought Flask "
+            "from 1,200 to 18,000 req/min.",
+        )
+    else:
+        worker_class = "gthread"
+        threads = _clamp(_per_worker(answers, workers), GTHREAD_THREADS_MIN, GTHREAD_THREADS_MAX)
+        why.insert(
+            0,
+            f"workload={answers.workload}, peak_concurrency={answers.peak_concurrency}, "
+            f"cpus={answers.cpus}: {workers} gthread worker(s) x {threads} threads, so a request "
+            "waiting on I/O does not hold the whole worker (one sync worker managed 19 req/s "
+            "in S0's benchmark).",
+        )
+    return ServerPlan(
+        server="gunicorn",
+        worker_class=worker_class,
+        workers=workers,
+        threads=threads,
+        max_requests=MAX_REQUESTS,
+        max_requests_jitter=MAX_REQUESTS_JITTER,
+        why=tuple(why),
+        **common,
+    )
+
+
+def plan_server(answers: DecisionAnswers, framework: Framework) -> ServerPlan:
+    """The server plan for running ``framework`` under these answers."""
+    if framework == "flask":
+        return _flask_plan(answers)
+    return _asgi_plan(answers)
+
+
+def run_command(plan: ServerPlan, package_name: str) -> list[str]:
+    """The exec-form command that starts the service (Dockerfile CMD and local run)."""
+    if plan.server == "gunicorn":
+        return [
+            "gunicorn",
+            "--config",
+            f"python:{package_name}.gunicorn_conf",
+            f"{package_name}.main:app",
+        ]
+    return ["python", "-m", f"{package_name}.serve"]
