@@ -163,7 +163,7 @@ SCORES: tuple[Score, ...] = (
         "team_async",
         lambda a: a.team_async == "none",
         "flask",
-        2,
+        3,
         "The team has no async experience; async mistakes such as blocking calls inside async "
         "routes are easy to make, and learning async on a deadline slows delivery.",
         "S3",
