@@ -27,7 +27,13 @@ from apistarter.questions import (
     applies,
     parse_answers,
 )
-from apistarter.render import RenderError, available_frameworks, new_project, template_data
+from apistarter.render import (
+    RenderError,
+    available_frameworks,
+    check_destination,
+    new_project,
+    template_data,
+)
 
 app = typer.Typer(
     help="Decide between FastAPI, Flask and a hybrid, then render a production-ready service.",
@@ -53,7 +59,7 @@ DefaultsOption = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -217,8 +223,12 @@ def new_command(
     if directory is not None and not directory.name.startswith("."):
         project_defaults["project_name"] = directory.resolve().name
     try:
+        if directory is not None:
+            check_destination(directory, force=force)
         decision, project = _collect(answers, set_, defaults, project_defaults, ask_project=True)
-    except AnswerError as error:
+        destination = directory or Path(project.project_name)
+        check_destination(destination, force=force)
+    except (AnswerError, RenderError) as error:
         raise _fail(str(error)) from None
     recommendation = decide(decision, chosen)
     _show(recommendation)
@@ -230,7 +240,6 @@ def new_command(
             f"{__version__} yet (available: {', '.join(sorted(available_frameworks()))}); "
             "nothing was written"
         )
-    destination = directory or Path(project.project_name)
     try:
         created = new_project(
             destination, template_data(project, decision, recommendation), force=force

@@ -142,6 +142,16 @@ def _copy(data: dict[str, Any], destination: Path, template: str | None) -> None
     )
 
 
+def check_destination(destination: Path, *, force: bool) -> bool:
+    """Refuse a destination a new project cannot go to; True when it holds files already."""
+    if destination.exists() and not destination.is_dir():
+        raise RenderError(f"{destination} exists and is not a directory")
+    occupied = destination.exists() and any(destination.iterdir())
+    if occupied and not force:
+        raise RenderError(f"{destination} is not empty; use --force to render into it")
+    return occupied
+
+
 def new_project(
     destination: Path,
     data: dict[str, Any],
@@ -156,11 +166,7 @@ def new_project(
     not produce are never touched.
     """
     destination = destination.resolve()
-    if destination.exists() and not destination.is_dir():
-        raise RenderError(f"{destination} exists and is not a directory")
-    occupied = destination.exists() and any(destination.iterdir())
-    if occupied and not force:
-        raise RenderError(f"{destination} is not empty; use --force to render into it")
+    occupied = check_destination(destination, force=force)
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
     author = str(data.get("author", ""))

@@ -1,0 +1,161 @@
+"""Helpers that render real services and drive their own tools and servers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from apistarter.decision import decide
+from apistarter.questions import DecisionAnswers, Framework, ProjectAnswers
+from apistarter.render import new_project, template_data
+
+BIN = Path(sys.executable).parent
+UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%")
+
+
+def render_service(
+    destination: Path,
+    framework: Framework,
+    answers: Mapping[str, Any] | None = None,
+    project: Mapping[str, Any] | None = None,
+) -> Path:
+    """Render a service the way `apistarter new` does, with the engine's data."""
+    decision = DecisionAnswers.model_validate(dict(answers or {}))
+    names = ProjectAnswers.model_validate({"project_name": "orders-api", **(project or {})})
+    recommendation = decide(decision, framework)
+    return new_project(destination, template_data(names, decision, recommendation))
+
+
+def unrendered_lines(root: Path) -> list[str]:
+    """Lines that still hold Jinja syntax (GitHub's `${{ }}` expressions are fine)."""
+    found = []
+    for path in root.rglob("*"):
+        if ".git" in path.parts or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        found += [f"{path}: {line}" for line in text.splitlines() if UNRENDERED.search(line)]
+    return found
+
+
+def run(
+    args: list[str], cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> str:
+    """Run a tool in a generated project; fail with its output when it fails."""
+    result = subprocess.run(
+        args,
+        cwd=cwd,
+        env={**service_env(cwd), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{shlex.join(args)} exited {result.returncode}:\n{output}"
+    return output
+
+
+def service_env(project: Path) -> dict[str, str]:
+    """The environment a generated service runs in locally: this venv, its src on the path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "WEB_"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(project / "src")
+    return env
+
+
+def dockerfile_instruction(project: Path, name: str) -> list[str]:
+    """The exec-form JSON array of the last ``name`` instruction in the Dockerfile."""
+    text = (project / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line for line in text.splitlines() if line.strip().startswith(name + " ")]
+    assert lines, f"no {name} in the Dockerfile"
+    value = lines[-1].strip()[len(name) :].strip()
+    if name == "HEALTHCHECK":
+        value = value[value.index("CMD ") + 4 :]
+    parsed = json.loads(value)
+    assert isinstance(parsed, list), f"{name} is not in exec form: {value}"
+    return [str(part) for part in parsed]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[str]
+    base_url: str
+    port: int
+
+    def output(self) -> str:
+        return self.process.stdout.read() if self.process.stdout else ""
+
+
+@contextlib.contextmanager
+def serve(
+    project: Path,
+    command: list[str],
+    extra_env: Mapping[str, str] | None = None,
+    boot_timeout: float = 30,
+) -> Iterator[RunningServer]:
+    """Start ``command`` in ``project`` on a free loopback port; wait until /livez answers."""
+    port = free_port()
+    env = {**service_env(project), "HOST": "127.0.0.1", "PORT": str(port), **(extra_env or {})}
+    process = subprocess.Popen(
+        command,
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    server = RunningServer(process, f"http://127.0.0.1:{port}", port)
+    try:
+        deadline = time.monotonic() + boot_timeout
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"{command} exited {process.returncode}:\n{server.output()}")
+            try:
+                if get(server.base_url + "/livez", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{command} did not answer /livez in {boot_timeout} s")
+            time.sleep(0.2)
+        yield server
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def stop(server: RunningServer, timeout: float = 30) -> int:
+    """SIGTERM the server and return its exit code (it must exit by itself)."""
+    server.process.send_signal(signal.SIGTERM)
+    return server.process.wait(timeout=timeout)
