@@ -31,8 +31,10 @@ from apistarter.render import (
     RenderError,
     available_frameworks,
     check_destination,
+    ensure_template_source,
     new_project,
     template_data,
+    template_version_ref,
 )
 
 app = typer.Typer(
@@ -252,6 +254,16 @@ def new_command(
         f"Next: cd {destination} && python -m venv .venv && .venv/bin/pip install -e '.[dev]' "
         "&& .venv/bin/pytest"
     )
+
+
+@app.command("template")
+def template_command() -> None:
+    """Put the template bundle where projects record it, so plain `copier update` works."""
+    try:
+        source = ensure_template_source()
+    except RenderError as error:
+        raise _fail(str(error)) from None
+    out.print(f"Template source: {source} (renders {template_version_ref()})")
 
 
 @app.command("questions")
