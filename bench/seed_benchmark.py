@@ -1,0 +1,158 @@
+"""Reproduce the seed article's I/O benchmark on services apistarter generates.
+
+The seed (S0) put one server on one core, gave every request 50 ms of simulated
+downstream I/O and hit it with 50 concurrent clients. Each client can then send at
+most 20 requests a second, so 1000 req/s is the ceiling; the seed measured 150 req/s
+for FastAPI on Uvicorn, 75 for Flask with 4 sync workers and 19 with one.
+
+Here the generated service's own I/O demo route plays the endpoint, its Dockerfile
+CMD is the server, pinned to core 0 with taskset; `hey` runs on core 1.
+
+    python -m bench.seed_benchmark                  # every row
+    python -m bench.seed_benchmark --rows fastapi   # rows whose key starts with it
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from apistarter.questions import Framework
+from apistarter.render import available_frameworks
+from tests.harness import dockerfile_instruction, render_service, serve
+
+CLIENTS = 50
+DELAY_MS = 50
+LIMIT_RPS = CLIENTS * 1000 / DELAY_MS
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    framework: Framework
+    path: str
+    env: dict[str, str] = field(default_factory=dict)
+    target: float = 0.95
+
+
+ROWS = (
+    Row("fastapi", "FastAPI, generated (Uvicorn, 1 worker)", "fastapi", "/v1/demo/io"),
+    Row("flask", "Flask, generated (Gunicorn gthread plan)", "flask", "/v1/demo/io", target=0.90),
+    Row(
+        "flask-sync4",
+        "Flask, Gunicorn 4 sync workers (seed's setup)",
+        "flask",
+        "/v1/demo/io",
+        {"WEB_WORKER_CLASS": "sync", "WEB_CONCURRENCY": "4", "WEB_THREADS": "1"},
+        target=0,
+    ),
+    Row(
+        "flask-sync1",
+        "Flask, Gunicorn 1 sync worker (seed's setup)",
+        "flask",
+        "/v1/demo/io",
+        {"WEB_WORKER_CLASS": "sync", "WEB_CONCURRENCY": "1", "WEB_THREADS": "1"},
+        target=0,
+    ),
+    Row("hybrid-fastapi", "Hybrid, FastAPI route (awaits)", "hybrid", "/v1/demo/io", target=0.90),
+    Row(
+        "hybrid-flask",
+        "Hybrid, mounted Flask route (blocks)",
+        "hybrid",
+        "/legacy/demo/io",
+        target=0.90,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    row: Row
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    non_2xx: int
+
+
+def _hey(url: str, seconds: int) -> str:
+    command = ["taskset", "-c", "1", "hey", "-z", f"{seconds}s", "-c", str(CLIENTS), url]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def _parse(row: Row, report: str) -> Result:
+    def number(pattern: str) -> float:
+        match = re.search(pattern, report)
+        if not match:
+            raise RuntimeError(f"hey's report has no {pattern!r}:\n{report}")
+        return float(match.group(1))
+
+    statuses = re.findall(r"\[(\d{3})\]\s+(\d+) responses", report)
+    return Result(
+        row=row,
+        rps=number(r"Requests/sec:\s+([\d.]+)"),
+        p50_ms=number(r"50%+ in ([\d.]+) secs") * 1000,
+        p95_ms=number(r"95%+ in ([\d.]+) secs") * 1000,
+        p99_ms=number(r"99%+ in ([\d.]+) secs") * 1000,
+        non_2xx=sum(int(count) for code, count in statuses if not code.startswith("2")),
+    )
+
+
+def measure(row: Row, workdir: Path, seconds: int) -> Result:
+    project = render_service(
+        workdir / row.key, row.framework, {"workload": "io-bound", "peak_concurrency": CLIENTS}
+    )
+    command = ["taskset", "-c", "0", *dockerfile_instruction(project, "CMD")]
+    env = {"APP_DOWNSTREAM_DELAY_MS": str(DELAY_MS), **row.env}
+    with serve(project, command, env) as server:
+        url = f"{server.base_url}{row.path}"
+        _hey(url, 2)  # warm-up: imports, connection pools, first-request paths
+        return _parse(row, _hey(url, seconds))
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        f"| Server (1 core, {CLIENTS} clients, {DELAY_MS} ms I/O) | req/s | % of {LIMIT_RPS:.0f} "
+        "| p50 | p95 | p99 | non-2xx |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.row.label} | {r.rps:.1f} | {100 * r.rps / LIMIT_RPS:.1f} % | "
+            f"{r.p50_ms:.0f} ms | {r.p95_ms:.0f} ms | {r.p99_ms:.0f} ms | {r.non_2xx} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default="", help="Run only rows whose key starts with this.")
+    parser.add_argument("--seconds", type=int, default=10, help="Measured seconds per row.")
+    args = parser.parse_args()
+    rows = [
+        row
+        for row in ROWS
+        if row.key.startswith(args.rows) and row.framework in available_frameworks()
+    ]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="apistarter-bench-") as tmp:
+        os.environ["HOME"] = tmp  # keep the template bundle out of the real home
+        for row in rows:
+            results.append(measure(row, Path(tmp), args.seconds))
+            time.sleep(1)  # let the port and the CPU settle between rows
+    print(table(results))
+    missed = [r for r in results if r.rps < r.row.target * LIMIT_RPS]
+    for r in missed:
+        print(f"below target: {r.row.label}: {r.rps:.0f} < {r.row.target * LIMIT_RPS:.0f} req/s")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
