@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from packaging.version import Version
 from rich.console import Console
 from rich.panel import Panel
 from rich.prompt import Confirm, IntPrompt, Prompt
@@ -33,8 +34,11 @@ from apistarter.render import (
     check_destination,
     ensure_template_source,
     new_project,
+    recorded_answers,
+    recorded_version,
     template_data,
     template_version_ref,
+    update_project,
 )
 
 app = typer.Typer(
@@ -254,6 +258,91 @@ def new_command(
         f"Next: cd {destination} && python -m venv .venv && .venv/bin/pip install -e '.[dev]' "
         "&& .venv/bin/pytest"
     )
+
+
+# Answers a project cannot change through an update: they name its files.
+FIXED_ON_UPDATE = frozenset({"project_name", "package_name"})
+
+
+@app.command("update")
+def update_command(
+    directory: Annotated[Path, typer.Argument(help="The service to update.")] = Path(),
+    set_: SetOption = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report whether a newer template exists.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    conflict: Annotated[
+        str, typer.Option("--conflict", help="How to show conflicts: inline or rej.")
+    ] = "inline",
+) -> None:
+    """Bring a service up to this apistarter's template, keeping your edits.
+
+    Exit codes: 0 done (or up to date), 1 conflicts remain (or, with --check, an
+    update is available), 2 refused and nothing changed.
+    """
+    if conflict not in ("inline", "rej"):
+        raise _fail(f"--conflict {conflict!r}: choose inline or rej")
+    try:
+        recorded = recorded_answers(directory)
+        sets = parse_set_options(set_ or [])
+    except (AnswerError, RenderError) as error:
+        raise _fail(str(error)) from None
+    current = recorded_version(recorded)
+    available = template_version_ref().removeprefix("v")
+    if current is not None and current > Version(available):
+        raise _fail(
+            f"{directory} was made by template v{current}, newer than this apistarter's "
+            f"v{available}; upgrade apistarter first"
+        )
+    if check:
+        outdated = current is None or current < Version(available)
+        report = {"current": str(current), "available": available, "update_available": outdated}
+        if as_json:
+            out.print_json(json.dumps(report))
+        else:
+            state = "available" if outdated else "not needed (up to date)"
+            out.print(f"Template v{current} -> v{available}: update {state}")
+        raise typer.Exit(1 if outdated else 0)
+    renamed = FIXED_ON_UPDATE.intersection(sets)
+    if renamed:
+        raise _fail(f"--set {', '.join(sorted(renamed))}: a service cannot be renamed by an update")
+    framework = sets.pop("framework", str(recorded.get("framework", "fastapi")))
+    chosen = next((f for f in FRAMEWORKS if f == framework), None)
+    if chosen is None:
+        raise _fail(f"--set framework={framework}: choose one of {', '.join(FRAMEWORKS)}")
+    project_keys = {q.id for q in PROJECT_QUESTIONS}
+    raw = {
+        **(recorded.get("decision") or {}),
+        **{k: v for k, v in recorded.items() if k in project_keys},
+        **sets,
+    }
+    try:
+        decision, project = parse_answers(raw, f"{directory / '.copier-answers.yml'} and --set")
+    except AnswerError as error:
+        raise _fail(str(error)) from None
+    data = template_data(project, decision, decide(decision, chosen))
+    if chosen == recorded.get("framework") and recorded.get("adr"):
+        data["adr"] = recorded["adr"]  # the decision record is history: never rewritten
+    try:
+        result = update_project(directory, data, conflict=conflict)
+    except RenderError as error:
+        raise _fail(str(error)) from None
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {"changed": result.changed, "conflicts": result.conflicts, "version": available}
+            )
+        )
+    else:
+        out.print(f"Updated {directory} to template v{available}.")
+        for path in result.changed:
+            mark = "[red]conflict[/]" if path in result.conflicts else "changed"
+            out.print(f"  {mark}  {path}")
+        if result.conflicts:
+            err.print("Resolve the conflicts, then commit.")
+    if result.conflicts:
+        raise typer.Exit(1)
 
 
 @app.command("template")
