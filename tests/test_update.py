@@ -1,0 +1,172 @@
+"""Updating services: template changes arrive, the user's edits stay, refusals change nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import copier
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from apistarter import render
+from apistarter.cli import app
+from apistarter.decision import decide
+from apistarter.questions import DecisionAnswers, Framework, ProjectAnswers
+from apistarter.render import available_frameworks, template_data, templates_dir
+from apistarter.template_source import RECORDED_SOURCE, build_bundle
+
+from .harness import run
+
+runner = CliRunner()
+PREVIOUS = "0.0.1"
+# What the previous template version lacked: a line the current README has.
+CHANGED_FILE = "README.md"
+
+pytestmark = pytest.mark.slow
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def _previous_templates(tmp_path: Path) -> Path:
+    """A history repo whose tag v0.0.1 holds an older template: one shared file trimmed."""
+    history = tmp_path / "history"
+    shutil.copytree(templates_dir(), history / "templates")
+    for readme in (history / "templates").rglob("*README*"):
+        lines = readme.read_text().splitlines(keepends=True)
+        readme.write_text("".join(lines[:-3]))  # the old version lacked the closing lines
+    _git(history, "init", "--quiet")
+    _git(history, "add", "-A")
+    _git(history, "commit", "--quiet", "-m", "old template")
+    _git(history, "tag", f"v{PREVIOUS}")
+    return history
+
+
+@pytest.fixture
+def two_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """HOME with a bundle holding the previous version and this one; apistarter ships it."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    bundle = tmp_path / "packaged" / "template.bundle"
+    version = render.template_version_ref().removeprefix("v")
+    build_bundle(templates_dir(), version, bundle, _previous_templates(tmp_path))
+    monkeypatch.setattr(render, "_packaged_bundle", lambda: bundle)
+    render.ensure_template_source()
+    return tmp_path
+
+
+def _generate_previous(destination: Path, framework: Framework) -> Path:
+    decision = DecisionAnswers()
+    project = ProjectAnswers(project_name="orders-api")
+    copier.run_copy(
+        RECORDED_SOURCE,
+        destination,
+        data=template_data(project, decision, decide(decision, framework)),
+        vcs_ref=f"v{PREVIOUS}",
+        defaults=True,
+        quiet=True,
+    )
+    _git(destination, "init", "--quiet")
+    _git(destination, "add", "-A")
+    _git(destination, "commit", "--quiet", "-m", "generated")
+    return destination
+
+
+def _edit_like_a_user(project: Path) -> tuple[Path, str, Path]:
+    models = next(project.glob("src/*/models.py"))
+    edited = models.read_text() + "\n\n# Our own note, kept across updates.\n"
+    models.write_text(edited)
+    own = project / "src" / "orders_api" / "billing.py"
+    own.write_text('"""Our own module."""\n')
+    _git(project, "add", "-A")
+    _git(project, "commit", "--quiet", "-m", "our changes")
+    return models, edited, own
+
+
+@pytest.mark.parametrize("framework", sorted(available_frameworks()))
+@pytest.mark.parametrize("tool", ["apistarter", "copier"])
+def test_update_brings_changes_and_keeps_edits(
+    framework: Framework, tool: str, two_versions: Path
+) -> None:
+    project = _generate_previous(two_versions / "svc", framework)
+    readme_before = (project / CHANGED_FILE).read_text()
+    models, edited, own = _edit_like_a_user(project)
+
+    if tool == "apistarter":
+        result = runner.invoke(app, ["update", str(project)])
+        assert result.exit_code == 0, result.output
+    else:
+        copier.run_update(project, defaults=True, overwrite=True, quiet=True, skip_answered=True)
+
+    assert (project / CHANGED_FILE).read_text() != readme_before  # the template change arrived
+    assert models.read_text() == edited
+    assert own.read_text() == '"""Our own module."""\n'
+    status = _git(project, "status", "--porcelain")
+    assert "<<<<<<<" not in "".join(p.read_text() for p in project.rglob("*.py"))
+    assert not list(project.rglob("*.rej")), status
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == render.template_version_ref()
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+
+
+def test_check_reports_an_available_update(two_versions: Path) -> None:
+    project = _generate_previous(two_versions / "svc", "fastapi")
+    result = runner.invoke(app, ["update", str(project), "--check", "--json"])
+    assert result.exit_code == 1
+    assert '"update_available": true' in result.stdout
+    runner.invoke(app, ["update", str(project)])
+    _git(project, "add", "-A")
+    _git(project, "commit", "--quiet", "-m", "update")
+    assert runner.invoke(app, ["update", str(project), "--check"]).exit_code == 0
+
+
+def test_changed_answer_rerenders_the_server_plan_but_not_the_adr(two_versions: Path) -> None:
+    project = _generate_previous(two_versions / "svc", "fastapi")
+    adr = next(project.glob("docs/decisions/0001-*.md"))
+    adr_before = adr.read_text()
+    result = runner.invoke(app, ["update", str(project), "--set", "deploy=vm", "--set", "cpus=4"])
+    assert result.exit_code == 0, result.output
+    assert "gunicorn" in (project / "Dockerfile").read_text()
+    assert adr.read_text() == adr_before
+
+
+def _refused(project: Path, *args: str) -> str:
+    before = _git(project, "status", "--porcelain") if (project / ".git").exists() else ""
+    result = runner.invoke(app, ["update", str(project), *args])
+    assert result.exit_code == 2, result.output
+    if (project / ".git").exists():
+        assert _git(project, "status", "--porcelain") == before
+    return " ".join(result.stderr.split())
+
+
+def test_refusals_change_nothing(two_versions: Path) -> None:
+    project = _generate_previous(two_versions / "svc", "fastapi")
+
+    assert "unknown question" in _refused(project, "--set", "colour=blue")
+    assert "cannot be renamed" in _refused(project, "--set", "package_name=other")
+
+    (project / "README.md").write_text("dirty\n")
+    assert "uncommitted changes" in _refused(project)
+    _git(project, "checkout", "README.md")
+
+    answers = project / ".copier-answers.yml"
+    answers.write_text(answers.read_text().replace(f"v{PREVIOUS}", "v99.0.0"))
+    _git(project, "commit", "--quiet", "-am", "from the future")
+    assert "newer than this apistarter" in _refused(project)
+
+    plain = two_versions / "plain"
+    shutil.copytree(project, plain, ignore=shutil.ignore_patterns(".git"))
+    assert "not a git repository" in _refused(plain)
+
+    (plain / ".copier-answers.yml").unlink()
+    assert "no .copier-answers.yml" in _refused(plain)
