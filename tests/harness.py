@@ -155,7 +155,13 @@ def serve(
             process.wait()
 
 
-def stop(server: RunningServer, timeout: float = 30) -> int:
-    """SIGTERM the server and return its exit code (it must exit by itself)."""
+# Uvicorn drains, then re-raises SIGTERM so the exit status says why it stopped
+# (143 to a shell, as orchestrators expect); Gunicorn's master exits 0.
+CLEAN_EXITS = (0, -signal.SIGTERM)
+
+
+def stop(server: RunningServer, timeout: float = 30) -> tuple[int, str]:
+    """SIGTERM the server; it must exit by itself within ``timeout``. (status, output)."""
     server.process.send_signal(signal.SIGTERM)
-    return server.process.wait(timeout=timeout)
+    status = server.process.wait(timeout=timeout)
+    return status, server.output()

@@ -19,6 +19,7 @@ from apistarter.render import available_frameworks
 
 from .harness import (
     BIN,
+    CLEAN_EXITS,
     dockerfile_instruction,
     get,
     render_service,
@@ -76,4 +77,8 @@ def test_cell(
         status, body = get(server.base_url + "/readyz")
         assert status == 200, body
         run(dockerfile_instruction(project, "HEALTHCHECK"), project, {"PORT": str(server.port)})
-        assert stop(server) == 0, server.output()
+        status, output = stop(server)
+        assert status in CLEAN_EXITS, output
+        assert "Traceback" not in output
+        # The server said it drained: Uvicorn's and Gunicorn's own shutdown lines.
+        assert "Application shutdown complete" in output or "Shutting down: Master" in output
