@@ -11,13 +11,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from apistarter.decision import decide
 from apistarter.questions import DecisionAnswers, Framework, ProjectAnswers
@@ -110,9 +111,11 @@ class RunningServer:
     process: subprocess.Popen[str]
     base_url: str
     port: int
+    log: IO[str]
 
     def output(self) -> str:
-        return self.process.stdout.read() if self.process.stdout else ""
+        self.log.seek(0)
+        return self.log.read()
 
 
 @contextlib.contextmanager
@@ -125,16 +128,18 @@ def serve(
     """Start ``command`` in ``project`` on a free loopback port; wait until /livez answers."""
     port = free_port()
     env = {**service_env(project), "HOST": "127.0.0.1", "PORT": str(port), **(extra_env or {})}
+    # A file, not a pipe: a busy server would fill a pipe nobody reads and stall.
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed when the server stops
     process = subprocess.Popen(
         command,
         cwd=project,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
     )
-    server = RunningServer(process, f"http://127.0.0.1:{port}", port)
+    server = RunningServer(process, f"http://127.0.0.1:{port}", port, log)
     try:
         deadline = time.monotonic() + boot_timeout
         while True:
@@ -153,6 +158,7 @@ def serve(
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        log.close()
 
 
 # Uvicorn drains, then re-raises SIGTERM so the exit status says why it stopped
