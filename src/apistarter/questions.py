@@ -184,6 +184,7 @@ _SHADOWED_MODULES = frozenset(sys.stdlib_module_names) | {
 }
 _PROJECT_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _PACKAGE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 MAX_NAME_LENGTH = 50
 
 
@@ -221,6 +222,12 @@ class ProjectAnswers(BaseModel):
         "A person or team that owns the service; may be empty.",
         "project",
     )
+    legacy_app: str = ask(
+        "",
+        "Import path of the existing Flask app (hybrid only)",
+        "module:app or module:factory, e.g. legacy.app:create_app; empty mounts an example app.",
+        "project",
+    )
     python_version: PythonVersion = ask(
         "3.12",
         "Python version",
@@ -240,6 +247,13 @@ class ProjectAnswers(BaseModel):
                 "use lowercase letters, digits and single hyphens, starting with a letter "
                 "(e.g. orders-api)"
             )
+        return value
+
+    @field_validator("legacy_app")
+    @classmethod
+    def _import_path(cls, value: str) -> str:
+        if value and not _IMPORT_PATH.match(value):
+            raise ValueError("use module.path:name, e.g. legacy.app:create_app")
         return value
 
     @field_validator("description", "author")
