@@ -32,6 +32,29 @@ DELAY_MS = 50
 LIMIT_RPS = CLIENTS * 1000 / DELAY_MS
 
 
+# The seed article's two endpoints, as bare apps: the ceiling each framework reaches on
+# this machine without anything apistarter generates around it.
+BARE_APPS = {
+    "fastapi": (
+        "import asyncio\nfrom fastapi import FastAPI\napp = FastAPI()\n"
+        "@app.get('/v1/demo/io')\nasync def io() -> dict[str, int]:\n"
+        "    await asyncio.sleep(0.05)\n    return {'waited_ms': 50}\n",
+        [
+            "python",
+            "-c",
+            "import os, uvicorn; uvicorn.run('bare_app:app', host='127.0.0.1', "
+            "port=int(os.environ['PORT']), access_log=False)",
+        ],
+    ),
+    "flask": (
+        "import time\nfrom flask import Flask\napp = Flask(__name__)\n"
+        "@app.get('/v1/demo/io')\ndef io() -> dict[str, int]:\n"
+        "    time.sleep(0.05)\n    return {'waited_ms': 50}\n",
+        ["gunicorn", "-k", "gthread", "-w", "2", "--threads", "25", "bare_app:app"],
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Row:
     key: str
@@ -40,11 +63,28 @@ class Row:
     path: str
     env: dict[str, str] = field(default_factory=dict)
     target: float = 0.95
+    bare: bool = False
 
 
 ROWS = (
     Row("fastapi", "FastAPI, generated (Uvicorn, 1 worker)", "fastapi", "/v1/demo/io"),
+    Row(
+        "fastapi-bare",
+        "FastAPI, bare app (Uvicorn, 1 worker)",
+        "fastapi",
+        "/v1/demo/io",
+        target=0,
+        bare=True,
+    ),
     Row("flask", "Flask, generated (Gunicorn gthread plan)", "flask", "/v1/demo/io", target=0.90),
+    Row(
+        "flask-bare",
+        "Flask, bare app (Gunicorn gthread 2 x 25)",
+        "flask",
+        "/v1/demo/io",
+        target=0,
+        bare=True,
+    ),
     Row(
         "flask-sync4",
         "Flask, Gunicorn 4 sync workers (seed's setup)",
@@ -106,10 +146,18 @@ def _parse(row: Row, report: str) -> Result:
 
 
 def measure(row: Row, workdir: Path, seconds: int) -> Result:
-    project = render_service(
-        workdir / row.key, row.framework, {"workload": "io-bound", "peak_concurrency": CLIENTS}
-    )
-    command = ["taskset", "-c", "0", *dockerfile_instruction(project, "CMD")]
+    if row.bare:
+        project = workdir / row.key
+        project.mkdir()
+        source, run_command = BARE_APPS[row.framework]
+        (project / "bare_app.py").write_text(source)
+        (project / "src").mkdir()
+    else:
+        project = render_service(
+            workdir / row.key, row.framework, {"workload": "io-bound", "peak_concurrency": CLIENTS}
+        )
+        run_command = dockerfile_instruction(project, "CMD")
+    command = ["taskset", "-c", "0", *run_command]
     env = {"APP_DOWNSTREAM_DELAY_MS": str(DELAY_MS), **row.env}
     with serve(project, command, env) as server:
         url = f"{server.base_url}{row.path}"
