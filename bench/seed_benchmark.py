@@ -38,7 +38,8 @@ BARE_APPS = {
     "fastapi": (
         "import asyncio\nfrom fastapi import FastAPI\napp = FastAPI()\n"
         "@app.get('/v1/demo/io')\nasync def io() -> dict[str, int]:\n"
-        "    await asyncio.sleep(0.05)\n    return {'waited_ms': 50}\n",
+        "    await asyncio.sleep(0.05)\n    return {'waited_ms': 50}\n"
+        "@app.get('/livez')\nasync def livez() -> dict[str, str]:\n    return {'status': 'ok'}\n",
         [
             "python",
             "-c",
@@ -49,7 +50,8 @@ BARE_APPS = {
     "flask": (
         "import time\nfrom flask import Flask\napp = Flask(__name__)\n"
         "@app.get('/v1/demo/io')\ndef io() -> dict[str, int]:\n"
-        "    time.sleep(0.05)\n    return {'waited_ms': 50}\n",
+        "    time.sleep(0.05)\n    return {'waited_ms': 50}\n"
+        "@app.get('/livez')\ndef livez() -> dict[str, str]:\n    return {'status': 'ok'}\n",
         ["gunicorn", "-k", "gthread", "-w", "2", "--threads", "25", "bare_app:app"],
     ),
 }
