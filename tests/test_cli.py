@@ -120,3 +120,16 @@ def test_questions_json_lists_every_answer_key() -> None:
     result = runner.invoke(app, ["questions", "--json"])
     ids = {question["id"] for question in json.loads(result.stdout)}
     assert {"workload", "blocking_deps", "deploy", "project_name", "python_version"} <= ids
+
+
+def test_new_without_a_tty_lists_every_missing_answer_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    result = runner.invoke(app, ["new", "svc", "--set", "workload=sync"])
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "no answer for: description, author, python_version, codebase," in message
+    assert "legacy_app" not in message and "package_name" not in message
+    assert list(tmp_path.iterdir()) == []

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 from packaging.version import Version
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.prompt import Confirm, IntPrompt, Prompt
 from rich.table import Table
@@ -50,6 +51,8 @@ out = Console()
 err = Console(stderr=True)
 
 EXIT_USAGE = 2
+# Derived or framework-specific: given with --set or a file, never asked for.
+OPTIONAL_PROJECT_ANSWERS = frozenset({"package_name", "legacy_app"})
 
 AnswersOption = Annotated[
     Optional[Path],  # noqa: UP045 - Typer reads the annotation at runtime
@@ -117,7 +120,7 @@ def _collect(
     raw.update(parse_set_options(sets or []))
     wanted = [q for q in DECISION_QUESTIONS if applies(q.id, raw)]
     if ask_project:
-        wanted = [q for q in PROJECT_QUESTIONS if q.id != "package_name"] + wanted
+        wanted = [q for q in PROJECT_QUESTIONS if q.id not in OPTIONAL_PROJECT_ANSWERS] + wanted
     missing = [q for q in wanted if q.id not in raw]
     if missing and not defaults:
         if not _interactive():
@@ -255,8 +258,8 @@ def new_command(
     out.print(
         f"[green]Created[/] {created} ({FRAMEWORK_NAMES[recommendation.framework]}, "
         f"package {project.package_name}).\n"
-        f"Next: cd {destination} && python -m venv .venv && .venv/bin/pip install -e '.[dev]' "
-        "&& .venv/bin/pytest"
+        f"Next: cd {destination} && python -m venv .venv && "
+        + escape(".venv/bin/pip install -e '.[dev]' && .venv/bin/pytest")
     )
 
 
