@@ -1,4 +1,9 @@
-"""The built wheel, installed in a fresh virtualenv, generates updatable services on its own."""
+"""The built wheel, installed in fresh virtualenvs, generates and updates services on its own.
+
+The wheel is built from a copy of this repository whose history holds an earlier
+release, `v0.0.1`, with a slightly different template, the way a real release
+history would: so its bundle carries two template versions.
+"""
 
 from __future__ import annotations
 
@@ -18,21 +23,50 @@ from apistarter.template_source import RECORDED_SOURCE
 from .harness import run
 
 ROOT = Path(__file__).resolve().parents[1]
+PREVIOUS = "v0.0.1"
+OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
 
 pytestmark = pytest.mark.slow
 
 
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _trim_readmes(templates: Path) -> dict[Path, str]:
+    """Drop the last lines of each README template; return the originals."""
+    originals = {}
+    for readme in templates.rglob("*README*"):
+        originals[readme] = readme.read_text()
+        readme.write_text("".join(originals[readme].splitlines(keepends=True)[:-3]))
+    return originals
+
+
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("repo")
+    ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*_cache", "dist", "build")
+    shutil.copytree(ROOT, repo, dirs_exist_ok=True, ignore=ignore)
+    originals = _trim_readmes(repo / "templates")
+    _git(repo, "init", "--quiet")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "--quiet", "-m", "an earlier release")
+    _git(repo, "tag", PREVIOUS)
+    for path, text in originals.items():
+        path.write_text(text)
+    _git(repo, "commit", "--quiet", "-am", "this release")
     dist = tmp_path_factory.mktemp("dist")
-    run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist)], ROOT)
+    run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist)], repo)
     return next(dist.glob("apistarter-*.whl"))
 
 
-@pytest.fixture(scope="session")
-def wheel_bin(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _venv_with(wheel: Path, venv: Path) -> Path:
     """A fresh virtualenv with only the wheel installed; dependencies come from this one."""
-    venv = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     bin_dir = venv / "bin"
     run([str(bin_dir / "pip"), "install", "--quiet", "--no-deps", "--no-index", str(wheel)], venv)
@@ -41,6 +75,11 @@ def wheel_bin(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = next((venv / "lib").glob("python*/site-packages"))
     (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return bin_dir
+
+
+@pytest.fixture(scope="session")
+def wheel_bin(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _venv_with(wheel, tmp_path_factory.mktemp("venv"))
 
 
 def test_wheel_ships_the_template_and_its_bundle(wheel: Path) -> None:
@@ -56,7 +95,7 @@ def test_installed_wheel_generates_a_committed_updatable_service(
     home = tmp_path / "home"
     work = tmp_path / "work"
     work.mkdir()
-    env = {"HOME": str(home), "PATH": f"{wheel_bin}:/usr/bin:/bin"}
+    env = {"HOME": str(home), "PATH": f"{wheel_bin}:/usr/bin:/bin", **OFFLINE}
     where = run(
         [str(wheel_bin / "python"), "-c", "import apistarter; print(apistarter.__file__)"],
         work,
@@ -72,22 +111,46 @@ def test_installed_wheel_generates_a_committed_updatable_service(
     assert answers["_commit"] == f"v{__version__}"
     assert (home / ".apistarter" / "template.bundle").is_file()
 
-    # Another machine: another HOME, the project moved elsewhere, no network.
-    # apistarter puts its bundle at the recorded path; plain Copier updates from it.
-    other_home = tmp_path / "other-home"
-    moved = tmp_path / "elsewhere" / "svc"
-    shutil.copytree(service, moved)
-    other_env = {
-        **env,
-        "HOME": str(other_home),
-        "http_proxy": "http://127.0.0.1:9",
-        "https_proxy": "http://127.0.0.1:9",
-    }
-    run([str(wheel_bin / "apistarter"), "template"], work, other_env)
-    output = run(
-        [str(wheel_bin / "python"), "-m", "copier", "update", "--defaults", "--skip-answered"],
-        moved,
-        other_env,
+
+def test_a_service_from_the_previous_version_updates_on_another_machine(
+    wheel: Path, wheel_bin: Path, tmp_path: Path
+) -> None:
+    # Machine one: the project is generated at the previous template version.
+    first = {"HOME": str(tmp_path / "home-1"), "PATH": f"{wheel_bin}:/usr/bin:/bin", **OFFLINE}
+    run([str(wheel_bin / "apistarter"), "template"], tmp_path, first)
+    service = tmp_path / "svc"
+    run(
+        [
+            str(wheel_bin / "python"),
+            "-m",
+            "copier",
+            "copy",
+            "--defaults",
+            "--quiet",
+            "--vcs-ref",
+            PREVIOUS,
+            "--data",
+            "project_name=orders-api",
+            RECORDED_SOURCE,
+            str(service),
+        ],
+        tmp_path,
+        first,
     )
-    assert "error" not in output.lower()
-    assert run(["git", "status", "--porcelain"], moved, other_env).strip() == ""
+    answers = service / ".copier-answers.yml"
+    readme_before = (service / "README.md").read_text()
+    (service / "NOTES.md").write_text("our own file\n")
+    for args in (["init", "--quiet"], ["add", "-A"], ["commit", "--quiet", "-m", "generated"]):
+        _git(service, *args)
+
+    # Machine two: another HOME, another virtualenv, no network.
+    other_bin = _venv_with(wheel, tmp_path / "other-venv")
+    second = {"HOME": str(tmp_path / "home-2"), "PATH": f"{other_bin}:/usr/bin:/bin", **OFFLINE}
+    output = run([str(other_bin / "apistarter"), "update", str(service)], tmp_path, second)
+
+    assert "Updated" in output
+    assert (service / "README.md").read_text() != readme_before
+    assert (service / "NOTES.md").read_text() == "our own file\n"
+    recorded = yaml.safe_load(answers.read_text())
+    assert recorded["_commit"] == f"v{__version__}"
+    assert recorded["_src_path"] == RECORDED_SOURCE
