@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from apistarter.cli import app
+from apistarter.render import templates_dir
 
 runner = CliRunner()
 
@@ -133,3 +135,19 @@ def test_new_without_a_tty_lists_every_missing_answer_and_writes_nothing(
     assert "no answer for: description, author, python_version, codebase," in message
     assert "legacy_app" not in message and "package_name" not in message
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_new_renders_from_a_forked_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    fork = tmp_path / "fork"
+    shutil.copytree(templates_dir(), fork)
+    readme = fork / "_shared" / "README.md.jinja"
+    readme.write_text(readme.read_text() + "\nPlatform team: ask #platform for help.\n")
+    result = runner.invoke(app, ["new", "svc", "--defaults", "--template", str(fork)])
+    assert result.exit_code == 0, result.output
+    assert "ask #platform for help" in (tmp_path / "svc" / "README.md").read_text()
+    assert f"_src_path: {fork}" in (tmp_path / "svc" / ".copier-answers.yml").read_text()

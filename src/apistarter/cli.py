@@ -223,6 +223,13 @@ def new_command(
     force: Annotated[
         bool, typer.Option("--force", help="Render into a non-empty directory (keeps other files).")
     ] = False,
+    template: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--template",
+            help="Render from this Copier template instead (a fork: git URL or path).",
+        ),
+    ] = None,
 ) -> None:
     """Answer the questions, see the recommendation, and render the service."""
     chosen = next((f for f in FRAMEWORKS if f == framework), None)
@@ -243,16 +250,15 @@ def new_command(
     _show(recommendation)
     if chosen is None:
         recommendation = _choose(recommendation, decision)
-    if recommendation.framework not in available_frameworks():
+    if template is None and recommendation.framework not in available_frameworks():
         raise _fail(
             f"the {recommendation.framework} template is not available in apistarter "
             f"{__version__} yet (available: {', '.join(sorted(available_frameworks()))}); "
             "nothing was written"
         )
     try:
-        created = new_project(
-            destination, template_data(project, decision, recommendation), force=force
-        )
+        data = template_data(project, decision, recommendation)
+        created = new_project(destination, data, force=force, template=template)
     except RenderError as error:
         raise _fail(str(error)) from None
     out.print(
