@@ -62,22 +62,25 @@ def available_frameworks() -> frozenset[str]:
     )
 
 
-def _packaged_bundle() -> Path:
-    """The bundle shipped in the wheel, or one built from a source checkout."""
+def _packaged_bundle() -> Path | None:
+    """The bundle shipped in the wheel; None when running from a source checkout."""
     shipped = resources.files("apistarter") / BUNDLE_NAME
-    if shipped.is_file():
-        return Path(str(shipped))
-    templates = templates_dir()
-    if not (templates / "copier.yml").is_file():
-        raise RenderError("apistarter is installed without its template bundle; reinstall it")
-    built = Path(tempfile.mkdtemp(prefix="apistarter-dev-")) / BUNDLE_NAME
-    build_bundle(templates, __version__, built, CHECKOUT)
-    return built
+    return Path(str(shipped)) if shipped.is_file() else None
 
 
 def ensure_template_source() -> str:
     """Install the template bundle at its fixed path; return the source Copier records."""
-    install_bundle(_packaged_bundle())
+    shipped = _packaged_bundle()
+    if shipped is not None:
+        install_bundle(shipped)
+        return RECORDED_SOURCE
+    templates = templates_dir()
+    if not (templates / "copier.yml").is_file():
+        raise RenderError("apistarter is installed without its template bundle; reinstall it")
+    with tempfile.TemporaryDirectory(prefix="apistarter-dev-") as tmp:
+        built = Path(tmp) / BUNDLE_NAME
+        build_bundle(templates, __version__, built, CHECKOUT)
+        install_bundle(built)
     return RECORDED_SOURCE
 
 
