@@ -19,7 +19,7 @@ from apistarter.questions import DecisionAnswers, Framework, ProjectAnswers
 from apistarter.render import available_frameworks, template_data, templates_dir
 from apistarter.template_source import RECORDED_SOURCE, build_bundle
 
-from .harness import run
+from .harness import BIN, run
 
 runner = CliRunner()
 PREVIOUS = "0.0.1"
@@ -170,3 +170,24 @@ def test_refusals_change_nothing(two_versions: Path) -> None:
 
     (plain / ".copier-answers.yml").unlink()
     assert "no .copier-answers.yml" in _refused(plain)
+
+
+def test_framework_change_adds_a_superseding_adr(two_versions: Path) -> None:
+    project = _generate_previous(two_versions / "svc", "fastapi")
+    first = project / "docs" / "decisions" / "0001-web-framework.md"
+    first_before = first.read_text()
+
+    result = runner.invoke(app, ["update", str(project), "--set", "framework=flask"])
+
+    assert result.exit_code == 0, result.output
+    assert first.read_text() == first_before
+    second = (project / "docs" / "decisions" / "0002-change-web-framework.md").read_text()
+    assert "# Use Flask for orders-api" in second
+    assert "Supersedes [0001-web-framework.md]" in second
+    assert "Chosen by hand" in second  # the engine recommended FastAPI: the override is kept
+    assert "gunicorn" in (project / "Dockerfile").read_text()
+    package = project / "src" / "orders_api"
+    assert not (package / "serve.py").exists()  # ASGI-only files leave with FastAPI
+    assert not (package / "middleware.py").exists()
+    run([str(BIN / "mypy"), "--no-incremental"], project)
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)

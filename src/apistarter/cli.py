@@ -331,8 +331,19 @@ def update_command(
     except AnswerError as error:
         raise _fail(str(error)) from None
     data = template_data(project, decision, decide(decision, chosen))
-    if chosen == recorded.get("framework") and recorded.get("adr"):
-        data["adr"] = recorded["adr"]  # the decision record is history: never rewritten
+    previous = recorded.get("framework")
+    if recorded.get("adr"):
+        # Decision records are history: the first stays as it was written; a framework
+        # change gets a record of its own that supersedes it.
+        new_record = data["adr"]
+        data["adr"] = recorded["adr"]
+        data["adr_change"] = recorded.get("adr_change") or {}
+        if chosen != previous:
+            data["adr_change"] = {
+                **new_record,
+                "supersedes": "0001-web-framework.md",
+                "previous": previous,
+            }
     try:
         result = update_project(directory, data, conflict=conflict)
     except RenderError as error:
