@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -392,5 +393,11 @@ def questions_command(
     out.print(table)
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    # SIGTERM stops apistarter the way Ctrl-C does, so a half-rendered project is removed.
+    signal.signal(signal.SIGTERM, _interrupted)
     app()

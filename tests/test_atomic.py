@@ -1,0 +1,55 @@
+"""`apistarter new` never leaves a half-written project or touches files it does not own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from apistarter.cli import app
+
+pytestmark = pytest.mark.slow
+APISTARTER = [sys.executable, "-m", "apistarter"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupt_while_rendering_leaves_nothing(stop: signal.Signals, tmp_path: Path) -> None:
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
+    work = tmp_path / "work"
+    work.mkdir()
+    process = subprocess.Popen(
+        [*APISTARTER, "new", "svc", "--defaults"],
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not any(work.iterdir()):  # the hidden staging directory appears
+        assert process.poll() is None, "finished before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(stop)
+    output = process.communicate(timeout=60)[0].decode()
+    assert process.returncode != 0, output
+    assert list(work.iterdir()) == []
+
+
+def test_force_keeps_the_users_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    target = tmp_path / "svc"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    (target / "README.md").write_text("my readme")
+    result = CliRunner().invoke(app, ["new", str(target), "--defaults", "--force"])
+    assert result.exit_code == 0, result.output
+    assert (target / "notes.txt").read_text() == "mine"
+    assert (target / "README.md").read_text() != "my readme"  # the template's file wins
+    assert (target / "pyproject.toml").is_file()
