@@ -113,11 +113,11 @@ def template_data(
 def _git(*args: str, cwd: Path, author: str) -> None:
     env = dict(os.environ)
     # The first commit needs an identity; borrow one only where git has none.
+    # Not the free-text author answer: git rejects names made only of some characters.
     if not _git_identity(cwd):
-        name = author or "apistarter"
         env.update(
-            GIT_AUTHOR_NAME=name,
-            GIT_COMMITTER_NAME=name,
+            GIT_AUTHOR_NAME="apistarter",
+            GIT_COMMITTER_NAME="apistarter",
             GIT_AUTHOR_EMAIL="apistarter@localhost",
             GIT_COMMITTER_EMAIL="apistarter@localhost",
         )
