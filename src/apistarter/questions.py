@@ -13,6 +13,7 @@ import keyword
 import re
 import sys
 import typing
+import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -261,6 +262,8 @@ class ProjectAnswers(BaseModel):
     def _one_line(cls, value: str) -> str:
         if len(value) > 500:
             raise ValueError("must be at most 500 characters")
+        if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
+            raise ValueError("must not contain control characters")
         return value
 
     @model_validator(mode="after")
