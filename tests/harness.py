@@ -70,6 +70,17 @@ def run(
     return output
 
 
+def git(cwd: Path, *args: str) -> str:
+    """Run git with a throwaway identity (test repositories only); return its output."""
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
 def service_env(project: Path) -> dict[str, str]:
     """The environment a generated service runs in locally: this venv, its src on the path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "WEB_"))}

@@ -9,14 +9,7 @@ from packaging.version import Version
 
 from apistarter.template_source import build_bundle, bundle_versions, install_bundle
 
-
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-    )
+from .harness import git
 
 
 def _repo_with_release(tmp_path: Path) -> Path:
@@ -24,11 +17,11 @@ def _repo_with_release(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     (repo / "templates").mkdir(parents=True)
     (repo / "templates" / "copier.yml").write_text("old: true\n")
-    _git(repo, "init", "--quiet")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "--quiet", "-m", "release")
-    _git(repo, "tag", "v0.1.0")
-    _git(repo, "tag", "not-a-version")
+    git(repo, "init", "--quiet")
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", "release")
+    git(repo, "tag", "v0.1.0")
+    git(repo, "tag", "not-a-version")
     (repo / "templates" / "copier.yml").write_text("old: false\n")
     return repo
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from apistarter.questions import DecisionAnswers, Framework, ProjectAnswers
 from apistarter.render import available_frameworks, template_data, templates_dir
 from apistarter.template_source import RECORDED_SOURCE, build_bundle
 
-from .harness import BIN, run
+from .harness import BIN, git, run
 
 runner = CliRunner()
 PREVIOUS = "0.0.1"
@@ -29,16 +28,6 @@ CHANGED_FILE = "README.md"
 pytestmark = pytest.mark.slow
 
 
-def _git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
 def _previous_templates(tmp_path: Path) -> Path:
     """A history repo whose tag v0.0.1 holds an older template: one shared file trimmed."""
     history = tmp_path / "history"
@@ -46,10 +35,10 @@ def _previous_templates(tmp_path: Path) -> Path:
     for readme in (history / "templates").rglob("*README*"):
         lines = readme.read_text().splitlines(keepends=True)
         readme.write_text("".join(lines[:-3]))  # the old version lacked the closing lines
-    _git(history, "init", "--quiet")
-    _git(history, "add", "-A")
-    _git(history, "commit", "--quiet", "-m", "old template")
-    _git(history, "tag", f"v{PREVIOUS}")
+    git(history, "init", "--quiet")
+    git(history, "add", "-A")
+    git(history, "commit", "--quiet", "-m", "old template")
+    git(history, "tag", f"v{PREVIOUS}")
     return history
 
 
@@ -76,9 +65,9 @@ def _generate_previous(destination: Path, framework: Framework) -> Path:
         defaults=True,
         quiet=True,
     )
-    _git(destination, "init", "--quiet")
-    _git(destination, "add", "-A")
-    _git(destination, "commit", "--quiet", "-m", "generated")
+    git(destination, "init", "--quiet")
+    git(destination, "add", "-A")
+    git(destination, "commit", "--quiet", "-m", "generated")
     return destination
 
 
@@ -88,8 +77,8 @@ def _edit_like_a_user(project: Path) -> tuple[Path, str, Path]:
     models.write_text(edited)
     own = project / "src" / "orders_api" / "billing.py"
     own.write_text('"""Our own module."""\n')
-    _git(project, "add", "-A")
-    _git(project, "commit", "--quiet", "-m", "our changes")
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", "our changes")
     return models, edited, own
 
 
@@ -111,7 +100,7 @@ def test_update_brings_changes_and_keeps_edits(
     assert (project / CHANGED_FILE).read_text() != readme_before  # the template change arrived
     assert models.read_text() == edited
     assert own.read_text() == '"""Our own module."""\n'
-    status = _git(project, "status", "--porcelain")
+    status = git(project, "status", "--porcelain")
     assert "<<<<<<<" not in "".join(p.read_text() for p in project.rglob("*.py"))
     assert not list(project.rglob("*.rej")), status
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
@@ -125,8 +114,8 @@ def test_check_reports_an_available_update(two_versions: Path) -> None:
     assert result.exit_code == 1
     assert '"update_available": true' in result.stdout
     runner.invoke(app, ["update", str(project)])
-    _git(project, "add", "-A")
-    _git(project, "commit", "--quiet", "-m", "update")
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", "update")
     assert runner.invoke(app, ["update", str(project), "--check"]).exit_code == 0
 
 
@@ -141,11 +130,11 @@ def test_changed_answer_rerenders_the_server_plan_but_not_the_adr(two_versions: 
 
 
 def _refused(project: Path, *args: str) -> str:
-    before = _git(project, "status", "--porcelain") if (project / ".git").exists() else ""
+    before = git(project, "status", "--porcelain") if (project / ".git").exists() else ""
     result = runner.invoke(app, ["update", str(project), *args])
     assert result.exit_code == 2, result.output
     if (project / ".git").exists():
-        assert _git(project, "status", "--porcelain") == before
+        assert git(project, "status", "--porcelain") == before
     return " ".join(result.stderr.split())
 
 
@@ -157,11 +146,11 @@ def test_refusals_change_nothing(two_versions: Path) -> None:
 
     (project / "README.md").write_text("dirty\n")
     assert "uncommitted changes" in _refused(project)
-    _git(project, "checkout", "README.md")
+    git(project, "checkout", "README.md")
 
     answers = project / ".copier-answers.yml"
     answers.write_text(answers.read_text().replace(f"v{PREVIOUS}", "v99.0.0"))
-    _git(project, "commit", "--quiet", "-am", "from the future")
+    git(project, "commit", "--quiet", "-am", "from the future")
     assert "newer than this apistarter" in _refused(project)
 
     plain = two_versions / "plain"

@@ -20,22 +20,13 @@ import yaml
 from apistarter import __version__
 from apistarter.template_source import RECORDED_SOURCE
 
-from .harness import run
+from .harness import git, run
 
 ROOT = Path(__file__).resolve().parents[1]
 PREVIOUS = "v0.0.1"
 OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
 
 pytestmark = pytest.mark.slow
-
-
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
 
 
 def _trim_readmes(templates: Path) -> dict[Path, str]:
@@ -53,13 +44,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*_cache", "dist", "build")
     shutil.copytree(ROOT, repo, dirs_exist_ok=True, ignore=ignore)
     originals = _trim_readmes(repo / "templates")
-    _git(repo, "init", "--quiet")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "--quiet", "-m", "an earlier release")
-    _git(repo, "tag", PREVIOUS)
+    git(repo, "init", "--quiet")
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", "an earlier release")
+    git(repo, "tag", PREVIOUS)
     for path, text in originals.items():
         path.write_text(text)
-    _git(repo, "commit", "--quiet", "-am", "this release")
+    git(repo, "commit", "--quiet", "-am", "this release")
     dist = tmp_path_factory.mktemp("dist")
     run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist)], repo)
     return next(dist.glob("apistarter-*.whl"))
@@ -141,7 +132,7 @@ def test_a_service_from_the_previous_version_updates_on_another_machine(
     readme_before = (service / "README.md").read_text()
     (service / "NOTES.md").write_text("our own file\n")
     for args in (["init", "--quiet"], ["add", "-A"], ["commit", "--quiet", "-m", "generated"]):
-        _git(service, *args)
+        git(service, *args)
 
     # Machine two: another HOME, another virtualenv, no network.
     other_bin = _venv_with(wheel, tmp_path / "other-venv")
