@@ -56,7 +56,7 @@ SCENARIOS = (
         "gunicorn",
         "gthread",
         reasons_mention=("minimal core",),
-        plan={"workers": 2, "threads": 3},
+        plan={"workers": 2, "threads": 5},
     ),
     Scenario(
         "CPU-bound report generation, team without async",
@@ -151,7 +151,7 @@ SCENARIOS = (
         "gunicorn",
         "gthread",
         reasons_mention=("no async experience",),
-        plan={"threads": 10},
+        plan={"threads": 20},
     ),
     Scenario(
         "team with no async experience, public high-concurrency API",
@@ -178,7 +178,7 @@ SCENARIOS = (
         "gunicorn",
         UVICORN_WORKER,
         warnings_mention=("uvicorn_worker.UvicornWorker",),
-        plan={"workers": 4, "threads": 200, "max_requests": 1000, "max_requests_jitter": 100},
+        plan={"workers": 4, "threads": 200, "max_requests": 100_000, "max_requests_jitter": 10_000},
     ),
     Scenario(
         "Flask chosen for very high I/O concurrency uses gevent",

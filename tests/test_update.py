@@ -180,3 +180,57 @@ def test_framework_change_adds_a_superseding_adr(two_versions: Path) -> None:
     assert "starlette" not in (package / "middleware.py").read_text()  # Flask's WSGI one
     run([str(BIN / "mypy"), "--no-incremental"], project)
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+
+
+def _platform_fork(two_versions: Path) -> Path:
+    """A platform team's fork: the upstream history plus a commit of its own, tagged."""
+    fork = two_versions / "fork"
+    git(two_versions, "clone", "--quiet", str(Path(RECORDED_SOURCE).expanduser()), str(fork))
+    readme = fork / "_shared" / "README.md.jinja"
+    readme.write_text(readme.read_text() + "\nPlatform team: ask #platform for help.\n")
+    git(fork, "commit", "--quiet", "-am", "our golden path")
+    git(fork, "tag", "v99.1.0")
+    return fork
+
+
+def test_update_moves_a_service_onto_a_fork(two_versions: Path) -> None:
+    project = _generate_previous(two_versions / "svc", "flask")
+    models, edited, own = _edit_like_a_user(project)
+    commits_before = git(project, "rev-list", "--count", "HEAD")
+    fork = _platform_fork(two_versions)
+
+    result = runner.invoke(app, ["update", str(project), "--template", str(fork)])
+
+    assert result.exit_code == 0, result.output
+    assert "ask #platform for help" in (project / "README.md").read_text()
+    assert models.read_text() == edited
+    assert own.read_text() == '"""Our own module."""\n'
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert (answers["_src_path"], answers["_commit"]) == (str(fork), "v99.1.0")
+    # The update is left for the user to review; no commit was added on their behalf.
+    assert git(project, "rev-list", "--count", "HEAD") == commits_before
+    assert " M README.md" in git(project, "status", "--porcelain")
+    # From now on, plain Copier updates from the fork as well.
+    git(project, "commit", "--quiet", "-am", "onto the fork")
+    copier.run_update(project, defaults=True, overwrite=True, quiet=True, skip_answered=True)
+    assert git(project, "status", "--porcelain") == ""
+
+
+def test_update_refuses_a_fork_without_the_projects_version(two_versions: Path) -> None:
+    project = _generate_previous(two_versions / "svc", "fastapi")
+    unrelated = two_versions / "unrelated"
+    shutil.copytree(templates_dir(), unrelated)
+    git(unrelated, "init", "--quiet")
+    git(unrelated, "add", "-A")
+    git(unrelated, "commit", "--quiet", "-m", "a template with its own history")
+    git(unrelated, "tag", "v99.1.0")
+    head = git(project, "rev-parse", "HEAD")
+
+    message = _refused(project, "--template", str(unrelated))
+
+    assert "must keep the history" in message
+    assert git(project, "rev-parse", "HEAD") == head
+    assert "ask #platform" not in (project / "README.md").read_text()
+    git(unrelated, "tag", "--delete", "v99.1.0")
+    assert "no version tags" in _refused(project, "--template", str(unrelated))
+    assert "not a git repository" in _refused(project, "--template", str(two_versions / "nowhere"))

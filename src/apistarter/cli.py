@@ -35,6 +35,7 @@ from apistarter.render import (
     available_frameworks,
     check_destination,
     ensure_template_source,
+    latest_version,
     new_project,
     recorded_answers,
     recorded_version,
@@ -65,6 +66,13 @@ SetOption = Annotated[
 ]
 DefaultsOption = Annotated[
     bool, typer.Option("--defaults", help="Use the default for every unanswered question.")
+]
+TemplateOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--template",
+        help="Use this Copier template instead of the bundled one (a fork: git URL or path).",
+    ),
 ]
 
 
@@ -224,13 +232,7 @@ def new_command(
     force: Annotated[
         bool, typer.Option("--force", help="Render into a non-empty directory (keeps other files).")
     ] = False,
-    template: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--template",
-            help="Render from this Copier template instead (a fork: git URL or path).",
-        ),
-    ] = None,
+    template: TemplateOption = None,
 ) -> None:
     """Answer the questions, see the recommendation, and render the service."""
     chosen = next((f for f in FRAMEWORKS if f == framework), None)
@@ -259,7 +261,7 @@ def new_command(
         )
     try:
         data = template_data(project, decision, recommendation)
-        created = new_project(destination, data, force=force, template=template)
+        created = new_project(destination, data, force=force, template=_source(template))
     except RenderError as error:
         raise _fail(str(error)) from None
     out.print(
@@ -285,6 +287,7 @@ def update_command(
     conflict: Annotated[
         str, typer.Option("--conflict", help="How to show conflicts: inline or rej.")
     ] = "inline",
+    template: TemplateOption = None,
 ) -> None:
     """Bring a service up to this apistarter's template, keeping your edits.
 
@@ -299,11 +302,22 @@ def update_command(
     except (AnswerError, RenderError) as error:
         raise _fail(str(error)) from None
     current = recorded_version(recorded)
-    available = template_version_ref().removeprefix("v")
+    source = _source(template)
+    if source is None:
+        available = template_version_ref().removeprefix("v")
+    else:
+        try:
+            newest = latest_version(source)
+        except RenderError:
+            raise _fail(f"--template {template}: not a git repository that can be read") from None
+        if newest is None:
+            raise _fail(f"--template {template}: the fork has no version tags (vX.Y.Z)")
+        available = str(newest)
     if current is not None and current > Version(available):
+        upgrade = "upgrade apistarter first" if source is None else "tag a newer fork version"
         raise _fail(
-            f"{directory} was made by template v{current}, newer than this apistarter's "
-            f"v{available}; upgrade apistarter first"
+            f"{directory} was made by template v{current}, newer than "
+            f"{'this apistarter' if source is None else template}'s v{available}; {upgrade}"
         )
     if check:
         outdated = current is None or current < Version(available)
@@ -346,7 +360,7 @@ def update_command(
                 "previous": previous,
             }
     try:
-        result = update_project(directory, data, conflict=conflict)
+        result = update_project(directory, data, conflict=conflict, template=source)
     except RenderError as error:
         raise _fail(str(error)) from None
     if as_json:
@@ -364,6 +378,13 @@ def update_command(
             err.print("Resolve the conflicts, then commit.")
     if result.conflicts:
         raise typer.Exit(1)
+
+
+def _source(template: str | None) -> str | None:
+    """A fork's location as projects should record it: local paths made absolute."""
+    if template is not None and Path(template).expanduser().exists():
+        return str(Path(template).expanduser().resolve())
+    return template
 
 
 @app.command("template")

@@ -7,12 +7,15 @@ half-written project behind.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -236,6 +239,72 @@ def _git_output(*args: str, cwd: Path) -> str:
     return result.stdout
 
 
+def _copier_update(directory: Path, data: dict[str, Any], conflict: str, ref: str | None) -> None:
+    copier.run_update(
+        directory,
+        data=data,
+        vcs_ref=ref,
+        defaults=True,
+        overwrite=True,
+        quiet=True,
+        unsafe=False,
+        conflict="rej" if conflict == "rej" else "inline",
+    )
+
+
+@contextlib.contextmanager
+def _switched_source(directory: Path, template: str) -> Iterator[None]:
+    """Record ``template`` as the project's source for the length of one update.
+
+    Copier updates only from the source in the answers file and only in a clean
+    tree, so the new source is committed for the update and the commit is undone
+    afterwards: the user reviews one uncommitted change, as after any update. On
+    failure the tree goes back to exactly what it was (it was clean).
+    """
+    answers = directory / ANSWERS_FILE
+    text = answers.read_text(encoding="utf-8")
+    switched, found = re.subn(
+        r"^_src_path: .*$", lambda _: f"_src_path: {json.dumps(template)}", text, flags=re.M
+    )
+    if not found:
+        raise RenderError(f"{answers} records no _src_path to switch")
+    head = _git_output("rev-parse", "HEAD", cwd=directory).strip()
+    answers.write_text(switched, encoding="utf-8")
+    try:
+        _git(
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "-m",
+            "apistarter: switch template source",
+            ANSWERS_FILE,
+            cwd=directory,
+            author="",
+        )
+        yield
+    except Exception as error:
+        _git_output("reset", "--quiet", "--hard", head, cwd=directory)
+        _git_output("clean", "--quiet", "-fd", cwd=directory)
+        if isinstance(error, RenderError):
+            raise
+        raise RenderError(
+            f"update from {template} failed: {error}. A fork must keep the history of "
+            "the template version this project was made with; nothing was changed"
+        ) from error
+    _git_output("reset", "--quiet", "--soft", head, cwd=directory)
+
+
+def latest_version(template: str) -> Version | None:
+    """The newest vX.Y.Z tag of a template source (path or git URL), if it has one."""
+    listing = _git_output("ls-remote", "--tags", template, cwd=Path.cwd())
+    versions = []
+    for line in listing.splitlines():
+        match = re.fullmatch(r"\S+\trefs/tags/v?(\d+(\.\d+)*)", line)
+        if match:
+            versions.append(Version(match.group(1)))
+    return max(versions, default=None)
+
+
 def recorded_answers(directory: Path) -> dict[str, Any]:
     """The answers a project recorded, after the checks every update needs."""
     if not directory.is_dir():
@@ -265,20 +334,23 @@ def recorded_version(answers: dict[str, Any]) -> Version | None:
 
 
 def update_project(
-    directory: Path, data: dict[str, Any], *, conflict: str = "inline"
+    directory: Path,
+    data: dict[str, Any],
+    *,
+    conflict: str = "inline",
+    template: str | None = None,
 ) -> UpdateResult:
-    """Re-render a project at this apistarter's template version, keeping the user's edits."""
-    ensure_template_source()
-    copier.run_update(
-        directory,
-        data=data,
-        vcs_ref=template_version_ref(),
-        defaults=True,
-        overwrite=True,
-        quiet=True,
-        unsafe=False,
-        conflict="rej" if conflict == "rej" else "inline",
-    )
+    """Re-render a project at a newer template version, keeping the user's edits.
+
+    ``template`` moves the project to another source (a platform team's fork); the
+    fork must hold the version the project was made with, which Copier diffs against.
+    """
+    if template is None:
+        ensure_template_source()
+        _copier_update(directory, data, conflict, template_version_ref())
+    else:
+        with _switched_source(directory, template):
+            _copier_update(directory, data, conflict, None)  # the fork's newest version
     status = _git_output("status", "--porcelain", "--untracked-files=all", cwd=directory)
     changed = tuple(line[3:] for line in status.splitlines())
     conflicts = tuple(

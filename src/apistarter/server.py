@@ -25,9 +25,11 @@ KEEPALIVE_DIRECT_S = 5
 WORKER_TIMEOUT_S = 30
 WORKER_TIMEOUT_INLINE_CPU_S = 60
 # Recycling gunicorn workers bounds slow memory leaks; jitter keeps them from
-# restarting all at once.
-MAX_REQUESTS = 1000
-MAX_REQUESTS_JITTER = 100
+# restarting all at once. At 1,000 req/s a limit of 1,000 restarted a worker every
+# second or two and cost a third of Flask's throughput; 100,000 recycles a busy
+# worker every few minutes, often enough for a leak, rarely enough to be free.
+MAX_REQUESTS = 100_000
+MAX_REQUESTS_JITTER = 10_000
 # An event loop's thread pool runs sync code (plain `def` routes, wrapped blocking
 # calls, a2wsgi's Flask app). 40 is AnyIO's default; size it to the concurrency.
 ASGI_THREADS_MIN, ASGI_THREADS_MAX = 40, 200
@@ -61,6 +63,13 @@ def _clamp(value: int, low: int, high: int) -> int:
 
 def _per_worker(answers: DecisionAnswers, workers: int) -> int:
     return math.ceil(answers.peak_concurrency / workers)
+
+
+def _gthread_threads(answers: DecisionAnswers) -> int:
+    # Not the peak divided by workers: each gthread worker accepts connections as
+    # long as it has free threads, so keep-alive clients pile onto whichever worker
+    # was fastest to accept. Every worker must be able to hold the whole peak.
+    return _clamp(answers.peak_concurrency, GTHREAD_THREADS_MIN, GTHREAD_THREADS_MAX)
 
 
 def _common(answers: DecisionAnswers) -> tuple[dict[str, int], list[str]]:
@@ -154,13 +163,14 @@ def _flask_plan(answers: DecisionAnswers) -> ServerPlan:
         )
     else:
         worker_class = "gthread"
-        threads = _clamp(_per_worker(answers, workers), GTHREAD_THREADS_MIN, GTHREAD_THREADS_MAX)
+        threads = _gthread_threads(answers)
         why.insert(
             0,
             f"workload={answers.workload}, peak_concurrency={answers.peak_concurrency}, "
             f"cpus={answers.cpus}: {workers} gthread worker(s) x {threads} threads, so a request "
             "waiting on I/O does not hold the whole worker (one sync worker managed 19 req/s "
-            "in S0's benchmark).",
+            "in S0's benchmark); each worker can hold the whole peak because connections do "
+            "not spread evenly across workers.",
         )
     return ServerPlan(
         server="gunicorn",
