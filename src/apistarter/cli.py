@@ -13,20 +13,31 @@ from packaging.version import Version
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
-from rich.prompt import Confirm, IntPrompt, Prompt
+from rich.prompt import Prompt
 from rich.table import Table
 
 from apistarter import __version__
 from apistarter.answers import load_answers_file, parse_set_options
 from apistarter.decision import FRAMEWORK_NAMES, Recommendation, decide
+from apistarter.presets import (
+    Preset,
+    allowed_frameworks,
+    broken_locks,
+    find_policy,
+    load_preset,
+    locks_of,
+    shipped_presets,
+)
 from apistarter.questions import (
     DECISION_QUESTIONS,
     FRAMEWORKS,
     PROJECT_QUESTIONS,
     AnswerError,
     DecisionAnswers,
+    Framework,
     ProjectAnswers,
     Question,
+    answers_schema,
     applies,
     parse_answers,
 )
@@ -67,6 +78,14 @@ SetOption = Annotated[
 DefaultsOption = Annotated[
     bool, typer.Option("--defaults", help="Use the default for every unanswered question.")
 ]
+PresetOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--preset",
+        metavar="NAME|FILE",
+        help="Start from a shipped preset (`apistarter presets`) or a preset/policy file.",
+    ),
+]
 TemplateOption = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
@@ -101,18 +120,36 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _prompt(question: Question) -> Any:
-    label = f"[bold]{question.text}[/]\n  [dim]{question.help}[/]\n "
-    if question.kind == "choice":
-        return Prompt.ask(label, choices=list(question.choices), default=str(question.default))
-    if question.kind == "bool":
-        return Confirm.ask(label, default=bool(question.default))
-    if question.kind == "int":
-        return IntPrompt.ask(label, default=int(question.default))
-    if question.kind == "list":
-        choices = ", ".join(question.choices)
-        return Prompt.ask(f"{label} [dim]({choices})[/]", default=",".join(question.default))
-    return Prompt.ask(label, default=str(question.default))
+def _prompt(question: Question, answered: dict[str, Any]) -> Any:
+    """Ask one question until the answer is valid; `?` shows its help line."""
+    default = (
+        ",".join(question.default)
+        if isinstance(question.default, tuple)
+        else ("y" if question.default else "n")
+        if question.kind == "bool"
+        else str(question.default)
+    )
+    label = f"[bold]{question.text}[/]"
+    while True:
+        if question.kind == "choice":
+            reply = Prompt.ask(label, choices=[*question.choices, "?"], default=default)
+        elif question.kind == "bool":
+            reply = Prompt.ask(label, choices=["y", "n", "?"], default=default)
+        else:
+            hint = f" [dim]({', '.join(question.choices)})[/]" if question.choices else ""
+            reply = Prompt.ask(f"{label}{hint} [dim](? for help)[/]", default=default)
+        if reply.strip() == "?":
+            out.print(f"  [dim]{escape(question.help)}[/]")
+            continue
+        value: Any = reply == "y" if question.kind == "bool" else reply
+        # Checked in the context it needs (route counts exist only for existing code).
+        context = {"codebase": answered.get("codebase", "new"), question.id: value}
+        try:
+            parse_answers(context, "your answer")
+        except AnswerError as error:
+            out.print(f"  [red]{escape(str(error))}[/]")
+            continue
+        return value
 
 
 def _collect(
@@ -121,25 +158,47 @@ def _collect(
     defaults: bool,
     project_defaults: dict[str, Any],
     ask_project: bool,
+    presets: tuple[Preset, ...],
+    interactive: bool,
 ) -> tuple[DecisionAnswers, ProjectAnswers]:
-    """Merge file, flags and prompts (in that order of precedence) and validate them."""
+    """Merge presets, file, flags and prompts (lowest first), apply locks, validate.
+
+    Locked answers stand above everything; an answer that contradicts one is an
+    error naming the policy. Nothing is asked until what was given is valid.
+    """
     raw: dict[str, Any] = dict(project_defaults)
+    for preset in presets:
+        raw.update(preset.content.defaults)
+    given: dict[str, Any] = {}
     if answers_file:
-        raw.update(load_answers_file(answers_file))
-    raw.update(parse_set_options(sets or []))
+        given.update(load_answers_file(answers_file))
+    given.update(parse_set_options(sets or []))
+    raw.update(given)
+    locks = locks_of(presets)
+    raw.update({lock.question: lock.value for lock in locks})
+    source = "answers" if not answers_file else str(answers_file)
+    parse_answers(raw, source)
+    broken = broken_locks(given, locks, raw)
+    if broken:
+        raise AnswerError("\n".join(broken))
     wanted = [q for q in DECISION_QUESTIONS if applies(q.id, raw)]
     if ask_project:
         wanted = [q for q in PROJECT_QUESTIONS if q.id not in OPTIONAL_PROJECT_ANSWERS] + wanted
     missing = [q for q in wanted if q.id not in raw]
     if missing and not defaults:
-        if not _interactive():
+        if not interactive:
             names = ", ".join(q.id for q in missing)
             raise AnswerError(
                 f"no answer for: {names}. Give them with --answers FILE or --set KEY=VALUE, "
                 "or use --defaults."
             )
+        _introduce(presets)
+        group = ""
         for question in missing:
-            raw[question.id] = _prompt(question)
+            if question.group != group:
+                group = question.group
+                out.rule(f"[bold]{group}[/]", align="left")
+            raw[question.id] = _prompt(question, raw)
             # A later question may apply only because of this answer.
             if question.id == "codebase":
                 missing.extend(
@@ -147,8 +206,16 @@ def _collect(
                     for q in DECISION_QUESTIONS
                     if q.id not in raw and q not in missing and applies(q.id, raw)
                 )
-    source = "answers" if not answers_file else str(answers_file)
     return parse_answers(raw, source)
+
+
+def _introduce(presets: tuple[Preset, ...]) -> None:
+    """Before the first question: what is already decided, and how to get help."""
+    for preset in presets:
+        out.print(f"Using {escape(preset.label)}: {escape(preset.content.summary)}")
+        for question, value in preset.content.locked.items():
+            out.print(f"  [yellow]locked[/] {question} = {escape(str(value))}")
+    out.print("[dim]Enter keeps the default shown in brackets; ? shows a question's help.[/]")
 
 
 def _show(recommendation: Recommendation) -> None:
@@ -187,13 +254,24 @@ def decide_command(
     answers: AnswersOption = None,
     set_: SetOption = None,
     defaults: DefaultsOption = False,
+    preset: PresetOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the recommendation as JSON.")
     ] = False,
 ) -> None:
     """Recommend FastAPI, Flask or a hybrid from your answers, with the reasons."""
     try:
-        decision, _ = _collect(answers, set_, defaults, {}, ask_project=False)
+        presets = _presets(preset)
+        decision, _ = _collect(
+            answers,
+            set_,
+            defaults,
+            {},
+            ask_project=False,
+            presets=presets,
+            # Machine output never prompts: a question would corrupt it.
+            interactive=_interactive() and not as_json,
+        )
     except AnswerError as error:
         raise _fail(str(error)) from None
     recommendation = decide(decision)
@@ -203,17 +281,39 @@ def decide_command(
         _show(recommendation)
 
 
-def _choose(recommendation: Recommendation, answers: DecisionAnswers) -> Recommendation:
-    """Let a person accept the recommendation or pick another framework."""
-    if not _interactive():
-        return recommendation
+def _presets(preset: str | None) -> tuple[Preset, ...]:
+    """The preset asked for, then the organisation policy in effect (which wins)."""
+    chosen = load_preset(preset) if preset else None
+    policy = find_policy(Path.cwd())
+    return tuple(p for p in (chosen, policy) if p is not None)
+
+
+def _choose(
+    recommendation: Recommendation, answers: DecisionAnswers, allowed: tuple[Framework, ...]
+) -> Recommendation:
+    """Let a person accept the recommendation or pick another allowed framework."""
+    default = recommendation.recommended
     pick = Prompt.ask(
         "Framework to generate",
-        choices=list(FRAMEWORKS),
-        default=recommendation.recommended,
+        choices=list(allowed),
+        default=default if default in allowed else allowed[0],
     )
-    chosen = next(f for f in FRAMEWORKS if f == pick)
+    chosen = next(f for f in allowed if f == pick)
     return recommendation if chosen == recommendation.framework else decide(answers, chosen)
+
+
+def _constraints(presets: tuple[Preset, ...]) -> list[dict[str, str]]:
+    """What policies decided, for the ADR: each locked answer and who locked it."""
+    constraints = [
+        {"answer": lock.question, "value": str(lock.value), "policy": lock.policy}
+        for lock in locks_of(presets)
+    ]
+    allowed, allowed_by = allowed_frameworks(presets)
+    if allowed_by:
+        constraints.append(
+            {"answer": "framework", "value": " or ".join(allowed), "policy": allowed_by}
+        )
+    return constraints
 
 
 @app.command("new")
@@ -225,6 +325,7 @@ def new_command(
     answers: AnswersOption = None,
     set_: SetOption = None,
     defaults: DefaultsOption = False,
+    preset: PresetOption = None,
     framework: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option("--framework", help="Override the recommendation: fastapi, flask or hybrid."),
@@ -233,6 +334,10 @@ def new_command(
         bool, typer.Option("--force", help="Render into a non-empty directory (keeps other files).")
     ] = False,
     template: TemplateOption = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print what was generated as JSON; never prompts."),
+    ] = False,
 ) -> None:
     """Answer the questions, see the recommendation, and render the service."""
     chosen = next((f for f in FRAMEWORKS if f == framework), None)
@@ -244,15 +349,34 @@ def new_command(
     try:
         if directory is not None:
             check_destination(directory, force=force)
-        decision, project = _collect(answers, set_, defaults, project_defaults, ask_project=True)
+        presets = _presets(preset)
+        decision, project = _collect(
+            answers,
+            set_,
+            defaults,
+            project_defaults,
+            ask_project=True,
+            presets=presets,
+            interactive=_interactive() and not as_json,
+        )
         destination = directory or Path(project.project_name)
         check_destination(destination, force=force)
     except (AnswerError, RenderError) as error:
         raise _fail(str(error)) from None
+    allowed, allowed_by = allowed_frameworks(presets)
+    if chosen is not None and chosen not in allowed:
+        raise _fail(f"--framework {chosen}: {allowed_by} allows only {', '.join(allowed)}")
     recommendation = decide(decision, chosen)
-    _show(recommendation)
-    if chosen is None:
-        recommendation = _choose(recommendation, decision)
+    if not as_json:
+        _show(recommendation)
+    if chosen is None and _interactive() and not as_json:
+        recommendation = _choose(recommendation, decision, allowed)
+    elif recommendation.framework not in allowed:
+        raise _fail(
+            f"apistarter recommends {recommendation.framework}, but {allowed_by} allows only "
+            f"{', '.join(allowed)}; pick one with --framework (the ADR records the override). "
+            "Nothing was written"
+        )
     if template is None and recommendation.framework not in available_frameworks():
         raise _fail(
             f"the {recommendation.framework} template is not available in apistarter "
@@ -260,16 +384,44 @@ def new_command(
             "nothing was written"
         )
     try:
-        data = template_data(project, decision, recommendation)
+        data = template_data(project, decision, recommendation, _constraints(presets))
         created = new_project(destination, data, force=force, template=_source(template))
     except RenderError as error:
         raise _fail(str(error)) from None
+    if as_json:
+        report = {
+            "directory": str(created),
+            "project_name": project.project_name,
+            "package_name": project.package_name,
+            "framework": recommendation.framework,
+            "template_version": template_version_ref(),
+            "answers": {**project.model_dump(mode="json"), **decision.model_dump(mode="json")},
+            "recommendation": recommendation.model_dump(mode="json"),
+        }
+        out.print_json(json.dumps(report))
+        return
     out.print(
         f"[green]Created[/] {created} ({FRAMEWORK_NAMES[recommendation.framework]}, "
         f"package {project.package_name}).\n"
         f"Next: cd {destination} && python -m venv .venv && "
         + escape(".venv/bin/pip install -e '.[dev]' && .venv/bin/pytest")
     )
+
+
+@app.command("presets")
+def presets_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the presets as JSON.")] = False,
+) -> None:
+    """List the shipped presets; use one with `apistarter new --preset NAME`."""
+    presets = shipped_presets()
+    if as_json:
+        out.print_json(json.dumps({p.name: p.content.model_dump(mode="json") for p in presets}))
+        return
+    table = Table("preset", "for", "answers")
+    for p in presets:
+        given = ", ".join(f"{k}={v}" for k, v in p.content.defaults.items())
+        table.add_row(p.name, p.content.summary, f"[dim]{escape(given)}[/]")
+    out.print(table)
 
 
 # Answers a project cannot change through an update: they name its files.
@@ -400,9 +552,16 @@ def template_command() -> None:
 @app.command("questions")
 def questions_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the questions as JSON.")] = False,
+    schema: Annotated[
+        bool,
+        typer.Option("--schema", help="Print a JSON Schema of the answers `new` accepts."),
+    ] = False,
 ) -> None:
     """List every question, its choices, default and help line."""
     all_questions = PROJECT_QUESTIONS + DECISION_QUESTIONS
+    if schema:
+        out.print_json(json.dumps(answers_schema()))
+        return
     if as_json:
         out.print_json(json.dumps([q.__dict__ for q in all_questions], default=list))
         return

@@ -236,6 +236,12 @@ class ProjectAnswers(BaseModel):
         "project",
     )
 
+    @field_validator("python_version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        """YAML reads `python_version: 3.12` as a number; it means the text."""
+        return str(value) if isinstance(value, float) else value
+
     @field_validator("project_name")
     @classmethod
     def _valid_project_name(cls, value: str) -> str:
@@ -355,6 +361,70 @@ def applies(question_id: str, answered: dict[str, Any]) -> bool:
     if question_id in EXISTING_CODE_ONLY:
         return answered.get("codebase") == "existing-flask"
     return True
+
+
+_CONTROL_FREE = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+
+
+def answers_schema() -> dict[str, Any]:
+    """A JSON Schema of the answers `apistarter new` accepts, for portals and forms.
+
+    The models' own schemas, merged, plus the checks their validators make in
+    Python (names, free text, answers that need an existing codebase), so a form
+    built from it refuses what `new` refuses. A test holds the two to each other.
+    """
+    decision = DecisionAnswers.model_json_schema()
+    project = ProjectAnswers.model_json_schema()
+    properties = {**project["properties"], **decision["properties"]}
+    reserved = sorted(
+        name
+        for name in _SHADOWED_MODULES | set(keyword.kwlist) | set(keyword.softkwlist)
+        if _PACKAGE_NAME.match(name)
+    )
+    properties["project_name"].update(
+        minLength=1, maxLength=MAX_NAME_LENGTH, pattern=_PROJECT_NAME.pattern
+    )
+    properties["package_name"].update(
+        maxLength=MAX_NAME_LENGTH,
+        pattern=f"^$|{_PACKAGE_NAME.pattern}",
+        **{"not": {"enum": reserved}},
+    )
+    properties["legacy_app"]["pattern"] = f"^$|{_IMPORT_PATH.pattern}"
+    for free_text in ("description", "author"):
+        properties[free_text].update(maxLength=500, pattern=_CONTROL_FREE)
+    properties["python_version"]["type"] = "string"
+    derived_from_project = {
+        "if": {"properties": {"package_name": {"const": ""}}},
+        "then": {
+            "properties": {
+                "project_name": {"not": {"enum": [name.replace("_", "-") for name in reserved]}}
+            }
+        },
+    }
+    existing_code_only = {
+        "if": {
+            "not": {
+                "required": ["codebase"],
+                "properties": {"codebase": {"const": "existing-flask"}},
+            }
+        },
+        "then": {
+            "properties": {
+                "existing_routes": {"const": 0},
+                "measured_problem": {"const": "none"},
+            }
+        },
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "apistarter answers",
+        "description": "Answers for `apistarter new --answers FILE`; every key is optional.",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        "allOf": [derived_from_project, existing_code_only],
+        "$defs": {**project.get("$defs", {}), **decision.get("$defs", {})},
+    }
 
 
 class AnswerError(ValueError):

@@ -88,9 +88,15 @@ def ensure_template_source() -> str:
 
 
 def template_data(
-    project: ProjectAnswers, answers: DecisionAnswers, recommendation: Recommendation
+    project: ProjectAnswers,
+    answers: DecisionAnswers,
+    recommendation: Recommendation,
+    constraints: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Every value the template places: the answers and what apistarter computed from them."""
+    """Every value the template places: the answers and what apistarter computed from them.
+
+    ``constraints`` are the answers an organisation policy locked, for the ADR.
+    """
     return {
         "framework": recommendation.framework,
         **project.model_dump(mode="json"),
@@ -109,6 +115,7 @@ def template_data(
             **recommendation.model_dump(
                 mode="json", include={"drivers", "reasons", "warnings", "alternatives", "sources"}
             ),
+            "constraints": constraints or [],
         },
     }
 
