@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,67 @@ def test_new_renders_from_a_forked_template(
     assert result.exit_code == 0, result.output
     assert "ask #platform for help" in (tmp_path / "svc" / "README.md").read_text()
     assert f"_src_path: {fork}" in (tmp_path / "svc" / ".copier-answers.yml").read_text()
+
+
+def _file(name: str, text: str) -> Callable[[Path], list[str]]:
+    def answers(tmp_path: Path) -> list[str]:
+        (tmp_path / name).write_text(text)
+        return ["--answers", str(tmp_path / name)]
+
+    return answers
+
+
+def _args(*args: str) -> Callable[[Path], list[str]]:
+    return lambda _: list(args)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (_args("--set", "project_name="), "project_name: must not be empty"),
+        (_args("--set", "project_name=-svc"), "use lowercase letters"),
+        (_args("--set", "package_name=match"), "'match' is a Python keyword"),
+        (_args("--set", "package_name=os"), "would shadow a module"),
+        (_args("--set", "package_name=Orders"), "must use lowercase letters"),
+        (_args("--set", "package_name=" + "a" * 51), "longer than 50 characters"),
+        (_args("--set", "description=" + "x" * 501), "at most 500 characters"),
+        (_args("--set", "legacy_app=legacy.app"), "use module.path:name"),
+        (_args("--set", "python_version=2.7"), "python_version: Input should be"),
+        (_args("--set", "deploy=mainframe"), "deploy: Input should be"),
+        (_args("--framework", "django"), "choose one of fastapi, flask, hybrid"),
+        (_file("a.json", '{"workload": "io-bound",}'), "not valid JSON"),
+        (_file("a.yml", "- workload\n"), "must be a mapping of question ids"),
+        (_file("a.yml", "1: io-bound\n"), "must be a mapping of question ids"),
+        (lambda tmp: ["--answers", str(tmp / "missing.yml")], "cannot read answers file"),
+        (_args("--preset", "unknown"), "no such preset or file"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_new_refuses_invalid_input_with_one_message_and_writes_nothing(
+    given: Callable[[Path], list[str]],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    args = given(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    result = runner.invoke(app, ["new", "svc", "--defaults", *args])
+
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.split())
+    assert result.stderr.count("error:") == 1
+    assert result.stdout == ""  # nothing shown as if it had worked
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_new_refuses_a_file_as_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    target = tmp_path / "svc"
+    target.write_text("mine")
+    result = runner.invoke(app, ["new", str(target), "--defaults"])
+    assert result.exit_code == 2
+    assert "exists and is not a directory" in result.stderr
+    assert target.read_text() == "mine"
