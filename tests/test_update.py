@@ -234,3 +234,15 @@ def test_update_refuses_a_fork_without_the_projects_version(two_versions: Path) 
     git(unrelated, "tag", "--delete", "v99.1.0")
     assert "no version tags" in _refused(project, "--template", str(unrelated))
     assert "not a git repository" in _refused(project, "--template", str(two_versions / "nowhere"))
+
+
+def test_update_keeps_to_the_organisation_policy(
+    two_versions: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _generate_previous(two_versions / "svc", "fastapi")
+    policy = two_versions / "policy.yml"
+    policy.write_text("name: Org\nlocked:\n  deploy: kubernetes\nframeworks: [fastapi, hybrid]\n")
+    monkeypatch.setenv("APISTARTER_POLICY", str(policy))
+
+    assert "deploy=vm: Org" in _refused(project, "--set", "deploy=vm")
+    assert "allows only fastapi, hybrid" in _refused(project, "--set", "framework=flask")

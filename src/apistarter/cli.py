@@ -483,6 +483,7 @@ def update_command(
     renamed = FIXED_ON_UPDATE.intersection(sets)
     if renamed:
         raise _fail(f"--set {', '.join(sorted(renamed))}: a service cannot be renamed by an update")
+    asked_framework = "framework" in sets
     framework = sets.pop("framework", str(recorded.get("framework", "fastapi")))
     chosen = next((f for f in FRAMEWORKS if f == framework), None)
     if chosen is None:
@@ -495,8 +496,16 @@ def update_command(
     }
     try:
         decision, project = parse_answers(raw, f"{directory / '.copier-answers.yml'} and --set")
+        # An update cannot take a service outside the organisation's policy either.
+        policy = _presets(None)
+        broken = broken_locks(sets, locks_of(policy), raw)
     except AnswerError as error:
         raise _fail(str(error)) from None
+    if broken:
+        raise _fail("\n".join(broken))
+    allowed, allowed_by = allowed_frameworks(policy)
+    if asked_framework and chosen not in allowed:
+        raise _fail(f"--set framework={chosen}: {allowed_by} allows only {', '.join(allowed)}")
     data = template_data(project, decision, decide(decision, chosen))
     previous = recorded.get("framework")
     if recorded.get("adr"):
