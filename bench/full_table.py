@@ -1,0 +1,135 @@
+"""Every benchmark table for the README, in one run.
+
+    python -m bench                                  # all tables, 10 s runs, median of 3
+    python -m bench --tables overhead,livez --seconds 3 --repeat 1   # a quick look
+
+Tables (keys for --tables):
+  seed       the seed article's table: 50 clients, 50 ms I/O, one core (limit 1000 req/s)
+  seed-1000  the same rows at 1000 clients (limit 20000 req/s): latency and failures
+             under saturation; generated services are rendered for 1000 in flight
+  overhead   /livez throughput, generated service vs the bare framework on the same server
+  livez      /livez latency while the I/O route is held at 1000 clients, per server plan
+  cli        wall time of `apistarter new` and `apistarter update`
+
+The date, the command and the machine are printed first, so the output can go
+into the README as it is. Exits 1 when a goal is missed (listed under the tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import cli_timing, liveness, overhead, seed_benchmark
+from bench.load import Workspace
+
+SATURATION_CLIENTS = 1000
+Table = Callable[[Workspace, argparse.Namespace], tuple[str, str, list[str]]]
+
+
+def _seed(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    rows = seed_benchmark.selected_rows(args.rows)
+    results = seed_benchmark.run_rows(
+        rows, workspace, args.seconds, args.repeat, seed_benchmark.CLIENTS
+    )
+    title = "The seed benchmark: 1 core, 50 clients, 50 ms I/O"
+    return title, seed_benchmark.table(results), seed_benchmark.missed_targets(results)
+
+
+def _seed_saturated(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    rows = seed_benchmark.selected_rows(args.rows)
+    results = seed_benchmark.run_rows(
+        rows, workspace, args.seconds, args.repeat, SATURATION_CLIENTS
+    )
+    title = f"The same rows at {SATURATION_CLIENTS} clients (saturation)"
+    return title, seed_benchmark.table(results, SATURATION_CLIENTS), []
+
+
+def _overhead(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    results = [
+        overhead.measure(row, workspace, args.seconds, args.repeat)
+        for row in overhead.selected_rows(args.rows)
+    ]
+    title = "Cost of the generated middleware: trivial route, generated vs bare app"
+    return title, overhead.table(results), overhead.missed_goals(results)
+
+
+def _livez(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    results = [
+        liveness.measure(plan, workspace, args.seconds, args.repeat)
+        for plan in liveness.selected_plans(args.rows)
+    ]
+    title = f"/livez while the I/O route is held at {liveness.SATURATING_CLIENTS} clients"
+    return title, liveness.table(results), liveness.missed_goals(results)
+
+
+def _cli(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    timings = cli_timing.measure(workspace.root / "cli", args.repeat)
+    return "CLI wall time", cli_timing.table(timings), []
+
+
+TABLES: dict[str, Table] = {
+    "seed": _seed,
+    "seed-1000": _seed_saturated,
+    "overhead": _overhead,
+    "livez": _livez,
+    "cli": _cli,
+}
+
+
+def _machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
+    )
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.epilog = __doc__.split("\n\n", 1)[1]
+    parser.add_argument(
+        "--tables",
+        default=",".join(TABLES),
+        help=f"Comma-separated tables to run, of: {', '.join(TABLES)}.",
+    )
+    parser.add_argument("--rows", default="", help="Run only rows whose key starts with this.")
+    parser.add_argument("--seconds", type=int, default=10, help="Measured seconds per run.")
+    parser.add_argument("--repeat", type=int, default=3, help="Runs per row; the median is shown.")
+    args = parser.parse_args()
+    chosen = [name.strip() for name in args.tables.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(TABLES))
+    if unknown:
+        parser.error(f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES)}")
+
+    started = datetime.datetime.now(datetime.UTC)
+    print(f"{started:%Y-%m-%d %H:%M} UTC, {_machine()}")
+    print(f"`{shlex.join(['python', '-m', 'bench', *sys.argv[1:]])}`", flush=True)
+    missed: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="apistarter-bench-") as tmp:
+        os.environ["HOME"] = tmp  # keep the template bundle out of the real home
+        workspace = Workspace(Path(tmp))
+        for name in chosen:
+            title, text, misses = TABLES[name](workspace, args)
+            print(f"\n**{title}**\n\n{text}", flush=True)
+            missed += misses
+    if missed:
+        print()
+        print("\n".join(missed))
+    return 1 if missed else 0

@@ -1,0 +1,253 @@
+"""What every benchmark here shares: rendered services, pinned servers, hey and its report.
+
+The server always runs on core 0 and every load generator on core 1, so the
+server's core is measured alone; the share of core 0 the hypervisor steals while a
+measurement runs is reported beside it, because on this shared VM it moves the
+numbers more than most code changes do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from apistarter.decision import decide
+from apistarter.questions import DecisionAnswers, Framework
+from apistarter.server import UVICORN_WORKER, ServerPlan
+from tests.harness import RunningServer, dockerfile_instruction, render_service, serve
+
+SERVER_CORE = "0"
+CLIENT_CORE = "1"
+DELAY_MS = 50
+WARM_UP_SECONDS = 2
+ENTRY_MODULE = "main.py"  # `<package>.main:app`, what every generated server command imports
+
+# The seed article's two endpoints, as bare apps: the ceiling each framework reaches on
+# this machine without anything apistarter generates around it.
+BARE_SOURCES: dict[str, str] = {
+    "fastapi": (
+        "import asyncio\nfrom fastapi import FastAPI\napp = FastAPI()\n"
+        "@app.get('/v1/demo/io')\nasync def io() -> dict[str, int]:\n"
+        "    await asyncio.sleep(0.05)\n    return {'waited_ms': 50}\n"
+        "@app.get('/livez')\nasync def livez() -> dict[str, str]:\n    return {'status': 'ok'}\n"
+    ),
+    "flask": (
+        "import time\nfrom flask import Flask\napp = Flask(__name__)\n"
+        "@app.get('/v1/demo/io')\ndef io() -> dict[str, int]:\n"
+        "    time.sleep(0.05)\n    return {'waited_ms': 50}\n"
+        "@app.get('/livez')\ndef livez() -> dict[str, str]:\n    return {'status': 'ok'}\n"
+    ),
+}
+# A hybrid service is a FastAPI app on an ASGI server; its bare twin is bare FastAPI.
+BARE_FRAMEWORK: dict[Framework, str] = {"fastapi": "fastapi", "flask": "flask", "hybrid": "fastapi"}
+
+
+def limit_rps(clients: int) -> float:
+    """The ceiling when each client waits DELAY_MS per request."""
+    return clients * 1000 / DELAY_MS
+
+
+@dataclass(frozen=True)
+class Service:
+    """A project directory and the command (and environment) that serves it."""
+
+    project: Path
+    command: list[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def serve_pinned(service: Service) -> Iterator[RunningServer]:
+    """Serve on core 0, with the seed's downstream delay, until the block ends."""
+    command = ["taskset", "-c", SERVER_CORE, *service.command]
+    env = {"APP_DOWNSTREAM_DELAY_MS": str(DELAY_MS), **service.env}
+    with serve(service.project, command, env) as server:
+        yield server
+
+
+def plan_of(framework: Framework, answers: Mapping[str, Any]) -> ServerPlan:
+    return decide(DecisionAnswers.model_validate(dict(answers)), framework).server
+
+
+def describe_plan(plan: ServerPlan) -> str:
+    """The plan in a table cell: server, worker class, workers and threads."""
+    workers = f"{plan.workers} worker{'s' if plan.workers > 1 else ''}"
+    if plan.server == "uvicorn":
+        return f"Uvicorn, {workers}, {plan.threads} threads for sync code"
+    if plan.worker_class == UVICORN_WORKER:
+        return f"Gunicorn + UvicornWorker, {workers}, {plan.threads} threads for sync code"
+    if plan.worker_class == "gthread":
+        return f"Gunicorn gthread, {workers} x {plan.threads} threads"
+    return f"Gunicorn {plan.worker_class}, {workers}"
+
+
+class Workspace:
+    """A scratch directory of services; each distinct render happens once per run."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._rendered: dict[str, Path] = {}
+
+    def generated(self, framework: Framework, answers: Mapping[str, Any]) -> Service:
+        """A service rendered with these answers, run by its own Dockerfile CMD."""
+        key = f"{framework}:{json.dumps(dict(answers), sort_keys=True)}"
+        if key not in self._rendered:
+            destination = self.root / f"{framework}-{len(self._rendered)}"
+            self._rendered[key] = render_service(destination, framework, answers)
+        project = self._rendered[key]
+        return Service(project, dockerfile_instruction(project, "CMD"))
+
+    def bare(self, framework: str, command: list[str]) -> Service:
+        """The bare app as ``bare_app.py`` in an otherwise empty project."""
+        project = self.root / f"bare-{framework}"
+        if not project.exists():
+            (project / "src").mkdir(parents=True)  # the harness puts src on PYTHONPATH
+            (project / "bare_app.py").write_text(BARE_SOURCES[framework])
+        return Service(project, command)
+
+    def bare_twin(self, generated: Service, framework: Framework) -> Service:
+        """A copy of a generated service whose app is the bare one.
+
+        The server command, its settings module and the environment stay the
+        generated service's own, so the two differ only in the app they serve.
+        """
+        twin = generated.project.with_name(generated.project.name + "-bare")
+        if not twin.exists():
+            shutil.copytree(generated.project, twin, ignore=shutil.ignore_patterns(".git"))
+            (entry,) = twin.glob(f"src/*/{ENTRY_MODULE}")
+            entry.write_text(BARE_SOURCES[BARE_FRAMEWORK[framework]])
+        return Service(twin, generated.command, generated.env)
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """One hey run. hey prints no percentiles for very few answers; they are NaN then."""
+
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    slowest_ms: float
+    non_2xx: int
+    errors: int
+    steal_pct: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return self.non_2xx + self.errors
+
+
+def hey_command(
+    url: str,
+    seconds: float,
+    clients: int,
+    *,
+    qps: float = 0,
+    timeout_s: int = 20,
+    keepalive: bool = True,
+) -> list[str]:
+    """hey on core 1; ``qps`` is per client (0: as fast as answers come)."""
+    command = ["taskset", "-c", CLIENT_CORE, "hey", "-z", f"{seconds}s", "-c", str(clients)]
+    if qps:
+        command += ["-q", str(qps)]
+    if not keepalive:
+        command.append("-disable-keepalive")
+    return [*command, "-t", str(timeout_s), url]
+
+
+def run_hey(url: str, seconds: float, clients: int, **options: Any) -> str:
+    """hey's summary report of one run."""
+    command = hey_command(url, seconds, clients, **options)
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def warm_up(url: str, seconds: float, clients: int = 50) -> None:
+    """Imports, connection pools and first-request paths, before anything is measured.
+
+    Never longer than the measurement itself, so short smoke runs stay short.
+    """
+    run_hey(url, min(WARM_UP_SECONDS, seconds), clients)
+
+
+def parse_hey(report: str, steal_pct: float = 0.0) -> LoadReport:
+    def seconds_to_ms(pattern: str) -> float:
+        match = re.search(pattern, report)
+        return float(match.group(1)) * 1000 if match else math.nan
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", report)
+    if not rps:
+        raise RuntimeError(f"hey's report has no Requests/sec:\n{report}")
+    statuses = re.findall(r"\[(\d{3})\]\s+(\d+) responses", report)
+    _, _, error_section = report.partition("Error distribution:")
+    return LoadReport(
+        rps=float(rps.group(1)),
+        p50_ms=seconds_to_ms(r"50%+ in ([\d.]+) secs"),
+        p95_ms=seconds_to_ms(r"95%+ in ([\d.]+) secs"),
+        p99_ms=seconds_to_ms(r"99%+ in ([\d.]+) secs"),
+        slowest_ms=seconds_to_ms(r"Slowest:\s+([\d.]+) secs"),
+        non_2xx=sum(int(count) for code, count in statuses if not code.startswith("2")),
+        errors=sum(int(count) for count in re.findall(r"^\s+\[(\d+)\]\s", error_section, re.M)),
+        steal_pct=steal_pct,
+    )
+
+
+def _core0_times() -> tuple[int, int]:
+    """(steal, total) jiffies of core 0 so far, from /proc/stat."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu0 "):
+            ticks = [int(value) for value in line.split()[1:]]
+            return ticks[7], sum(ticks)
+    raise RuntimeError("/proc/stat has no cpu0 line")
+
+
+class Core0Steal:
+    """The share of core 0 the hypervisor stole while the ``with`` block ran, in %."""
+
+    pct = math.nan
+
+    def __enter__(self) -> Core0Steal:
+        self._start = _core0_times()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        steal, total = _core0_times()
+        self.pct = 100 * (steal - self._start[0]) / max(1, total - self._start[1])
+
+
+def measured_run(url: str, seconds: float, clients: int, **options: Any) -> LoadReport:
+    """One hey run with core 0's steal over the same span."""
+    with Core0Steal() as steal:
+        report = run_hey(url, seconds, clients, **options)
+    return parse_hey(report, steal.pct)
+
+
+T = TypeVar("T")
+
+
+def median_run(runs: Sequence[T], key: Callable[[T], float]) -> T:
+    """The run in the middle by ``key`` (the upper middle for an even count)."""
+    return sorted(runs, key=key)[len(runs) // 2]
+
+
+def ms(value: float) -> str:
+    if math.isinf(value):
+        return "failed"  # a probe that never answered in time
+    return "n/a" if math.isnan(value) else f"{value:.0f} ms"
+
+
+def pct(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.0f} %"
