@@ -18,6 +18,10 @@ UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
 # Kubernetes sends SIGKILL 30 s after SIGTERM by default; Docker Compose after 10 s.
 # Draining must finish before that, with a margin for the process to exit.
 GRACEFUL_TIMEOUT_S = {"kubernetes": 25, "vm": 25, "compose": 8}
+# Kubernetes takes a terminating pod out of its Service endpoints while it sends
+# SIGTERM, not before, so requests keep arriving for a few seconds: keep serving
+# (not ready) that long. Compose and VM deploy tooling stop routing first.
+SHUTDOWN_DELAY_S = {"kubernetes": 5, "vm": 0, "compose": 0}
 # Cloud load balancers close idle connections after about 60 s. The server must
 # keep them open longer, or it closes a connection the balancer is reusing (502s).
 KEEPALIVE_BEHIND_BALANCER_S = 75
@@ -51,6 +55,7 @@ class ServerPlan(BaseModel):
     threads: int
     timeout: int
     graceful_timeout: int
+    shutdown_delay: int
     keepalive: int
     max_requests: int
     max_requests_jitter: int
@@ -75,10 +80,19 @@ def _gthread_threads(answers: DecisionAnswers) -> int:
 def _common(answers: DecisionAnswers) -> tuple[dict[str, int], list[str]]:
     timeout = WORKER_TIMEOUT_INLINE_CPU_S if answers.cpu_tasks == "inline" else WORKER_TIMEOUT_S
     graceful = GRACEFUL_TIMEOUT_S[answers.deploy]
+    delay = SHUTDOWN_DELAY_S[answers.deploy]
     keepalive = KEEPALIVE_DIRECT_S if answers.deploy == "compose" else KEEPALIVE_BEHIND_BALANCER_S
     why = [
         f"deploy={answers.deploy}: graceful shutdown gets {graceful} s, inside the platform's "
         "stop grace period, so in-flight requests finish before the kill.",
+        f"deploy={answers.deploy}: "
+        + (
+            f"after SIGTERM the service keeps serving {delay} s with /readyz at 503, because "
+            "Kubernetes removes the pod from its endpoints only as it sends SIGTERM; the "
+            "drain gets what is left of the graceful timeout."
+            if delay
+            else "no shutdown delay: the platform stops routing before it sends SIGTERM."
+        ),
         f"deploy={answers.deploy}: keep-alive {keepalive} s"
         + (
             ", longer than a load balancer's ~60 s idle timeout, so the server never closes "
@@ -92,7 +106,12 @@ def _common(answers: DecisionAnswers) -> tuple[dict[str, int], list[str]]:
             f"cpu_tasks=inline: worker timeout {timeout} s so legitimate long requests are not "
             "killed as hung workers."
         )
-    return {"timeout": timeout, "graceful_timeout": graceful, "keepalive": keepalive}, why
+    return {
+        "timeout": timeout,
+        "graceful_timeout": graceful,
+        "shutdown_delay": delay,
+        "keepalive": keepalive,
+    }, why
 
 
 def _asgi_plan(answers: DecisionAnswers) -> ServerPlan:
