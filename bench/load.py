@@ -66,10 +66,12 @@ class Service:
 
 
 @contextlib.contextmanager
-def serve_pinned(service: Service) -> Iterator[RunningServer]:
+def serve_pinned(
+    service: Service, extra_env: Mapping[str, str] | None = None
+) -> Iterator[RunningServer]:
     """Serve on core 0, with the seed's downstream delay, until the block ends."""
     command = ["taskset", "-c", SERVER_CORE, *service.command]
-    env = {"APP_DOWNSTREAM_DELAY_MS": str(DELAY_MS), **service.env}
+    env = {"APP_DOWNSTREAM_DELAY_MS": str(DELAY_MS), **service.env, **(extra_env or {})}
     with serve(service.project, command, env) as server:
         yield server
 

@@ -21,6 +21,7 @@ from .harness import (
     BIN,
     CLEAN_EXITS,
     dockerfile_instruction,
+    free_port,
     get,
     render_service,
     run,
@@ -72,11 +73,15 @@ def test_cell(
     answers_file = (project / ".copier-answers.yml").read_text()
     assert json.dumps(command) in (project / "Dockerfile").read_text()
     assert f"framework: {framework}" in answers_file
-    with serve(project, command) as server:
+    assert "WEB_LIVENESS_PORT=8081" in (project / "Dockerfile").read_text()
+    liveness_port = free_port()
+    with serve(project, command, {"WEB_LIVENESS_PORT": str(liveness_port)}) as server:
         assert get(server.base_url + "/livez")[0] == 200
+        assert get(f"http://127.0.0.1:{liveness_port}/livez")[0] == 200
         status, body = get(server.base_url + "/readyz")
         assert status == 200, body
-        run(dockerfile_instruction(project, "HEALTHCHECK"), project, {"PORT": str(server.port)})
+        healthcheck_env = {"PORT": str(server.port), "WEB_LIVENESS_PORT": str(liveness_port)}
+        run(dockerfile_instruction(project, "HEALTHCHECK"), project, healthcheck_env)
         status, output = stop(server)
         assert status in CLEAN_EXITS, output
         assert "Traceback" not in output
