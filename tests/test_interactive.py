@@ -15,7 +15,7 @@ from .harness import BIN, run
 
 APISTARTER = str(BIN / "apistarter")
 # The end of a Rich prompt: "[choices] (default): ", colour codes or not.
-PROMPT = r"[\)\]](?:\x1b\[0m)?: "
+PROMPT = r"[\)\]](?:\x1b\[0m)?: ?"
 COLOUR = re.compile(r"\x1b\[[0-9;]*3[0-9](;[0-9]+)*m")
 
 pytestmark = pytest.mark.slow
@@ -27,6 +27,10 @@ def _spawn(cwd: Path, *args: str, **env: str) -> pexpect.spawn[str]:
         for key, value in os.environ.items()
         if key not in ("NO_COLOR", "APISTARTER_POLICY")
     }
+    # The terminal's own size: a COLUMNS inherited from the test runner would make Rich
+    # wrap the prompts elsewhere (and drop their trailing space).
+    environment.pop("COLUMNS", None)
+    environment.pop("LINES", None)
     environment.update(HOME=str(cwd / "home"), TERM="xterm-256color", **env)
     return pexpect.spawn(
         APISTARTER,
