@@ -14,8 +14,10 @@ import pytest
 from .harness import BIN, run
 
 APISTARTER = str(BIN / "apistarter")
-# The end of a Rich prompt: "[choices] (default): ", colour codes or not.
-PROMPT = r"[\)\]](?:\x1b\[0m)?: ?"
+# The end of a Rich prompt: its default in Rich's prompt colour, then ": ". The colour
+# tells a prompt from text such as "mounted (hybrid): " in the recommendation.
+PROMPT = r"\x1b\[1;36m\([^()\x1b]*\)\x1b\[0m: ?"
+PLAIN_PROMPT = r"\([^()\n]*\)(?:\x1b\[0m)?: ?"  # NO_COLOR keeps bold, drops colour
 COLOUR = re.compile(r"\x1b\[[0-9;]*3[0-9](;[0-9]+)*m")
 
 pytestmark = pytest.mark.slow
@@ -131,7 +133,7 @@ def test_ctrl_c_at_any_prompt_leaves_nothing(tmp_path: Path, at: str) -> None:
 
 def _first_screen(tmp_path: Path, **env: str) -> str:
     child = _spawn(tmp_path, "decide", **env)
-    child.expect(PROMPT)
+    child.expect(PLAIN_PROMPT if "NO_COLOR" in env else PROMPT)
     shown = str(child.before)
     child.sendintr()
     child.expect(pexpect.EOF)

@@ -233,8 +233,8 @@ def _show(recommendation: Recommendation) -> None:
     body.add_row(
         "server",
         f"{plan.server}{worker}, {plan.workers} worker(s) x {plan.threads} thread(s), "
-        f"timeout {plan.timeout}s, graceful {plan.graceful_timeout}s (serving {plan.shutdown_delay}s "
-        f"of it not ready), keep-alive {plan.keepalive}s",
+        f"timeout {plan.timeout}s, graceful {plan.graceful_timeout}s "
+        f"(serving {plan.shutdown_delay}s of it not ready), keep-alive {plan.keepalive}s",
     )
     for line in plan.why:
         body.add_row("", f"[dim]{line}[/]")

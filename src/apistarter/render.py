@@ -185,8 +185,8 @@ def new_project(
     destination = destination.resolve()
     occupied = check_destination(destination, force=force)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
     author = str(data.get("author", ""))
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
     try:
         _copy(data, staging, template)
         if occupied:
@@ -198,8 +198,17 @@ def new_project(
                 destination.rmdir()
             staging.rename(destination)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove(staging)
     return destination
+
+
+def _remove(directory: Path) -> None:
+    """Delete ``directory`` even if another Ctrl-C arrives while it is being deleted."""
+    while directory.exists():
+        try:
+            shutil.rmtree(directory, ignore_errors=True)
+        except KeyboardInterrupt:
+            continue
 
 
 def _commit_all(directory: Path, author: str) -> None:
