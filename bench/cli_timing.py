@@ -22,18 +22,21 @@ from importlib import resources
 from pathlib import Path
 from unittest import mock
 
-import copier
 from packaging.version import Version
 
 from apistarter import __version__
-from apistarter.decision import decide
-from apistarter.questions import DecisionAnswers, ProjectAnswers
-from apistarter.render import template_data, templates_dir
-from apistarter.template_source import BUNDLE_NAME, RECORDED_SOURCE, build_bundle, install_bundle
-from tests.harness import BIN, git
+from apistarter.render import templates_dir
+from apistarter.template_source import BUNDLE_NAME, build_bundle, install_bundle
+from tests.harness import (
+    BIN,
+    PREVIOUS_VERSION,
+    git,
+    render_previous,
+    write_previous_templates,
+)
 
 PROJECT_NAME = "orders-api"
-PREVIOUS = "0.0.1"
+PREVIOUS = PREVIOUS_VERSION
 NEW_ARGS = ("new", PROJECT_NAME, "--defaults")
 
 
@@ -71,13 +74,6 @@ def time_new(apistarter: Path, scratch: Path, runs: int) -> Timing:
     return Timing(f"`apistarter {' '.join(NEW_ARGS)}`", seconds)
 
 
-def _older_templates(destination: Path) -> None:
-    shutil.copytree(templates_dir(), destination)
-    for readme in destination.rglob("*README*"):
-        lines = readme.read_text().splitlines(keepends=True)
-        readme.write_text("".join(lines[:-3]))
-
-
 def _current_templates(destination: Path) -> None:
     shutil.copytree(templates_dir(), destination)
 
@@ -94,7 +90,7 @@ def _install_two_versions(home: Path, scratch: Path) -> None:
     history.mkdir()
     git(history, "init", "--quiet")
     current = Version(__version__)
-    for version, fill in ((PREVIOUS, _older_templates), (__version__, _current_templates)):
+    for version, fill in ((PREVIOUS, write_previous_templates), (__version__, _current_templates)):
         shutil.rmtree(history / "templates", ignore_errors=True)
         fill(history / "templates")
         git(history, "add", "-A")
@@ -108,21 +104,8 @@ def _install_two_versions(home: Path, scratch: Path) -> None:
 
 def _generate_previous(destination: Path, home: Path) -> Path:
     """The service `new --defaults` makes, rendered from the older template and committed."""
-    decision = DecisionAnswers()
-    project = ProjectAnswers(project_name=PROJECT_NAME)
     with mock.patch.dict(os.environ, {"HOME": str(home)}):  # Copier expands ~ in the source
-        copier.run_copy(
-            RECORDED_SOURCE,
-            destination,
-            data=template_data(project, decision, decide(decision)),
-            vcs_ref=f"v{PREVIOUS}",
-            defaults=True,
-            quiet=True,
-        )
-    git(destination, "init", "--quiet")
-    git(destination, "add", "-A")
-    git(destination, "commit", "--quiet", "-m", "generated")
-    return destination
+        return render_previous(destination)
 
 
 def time_update(apistarter: Path, scratch: Path, runs: int) -> Timing:

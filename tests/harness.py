@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import copier
+
 from apistarter.decision import decide
 from apistarter.questions import DecisionAnswers, Framework, ProjectAnswers
-from apistarter.render import new_project, template_data
+from apistarter.render import new_project, template_data, templates_dir
+from apistarter.template_source import RECORDED_SOURCE
 
 BIN = Path(sys.executable).parent
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%")
@@ -39,6 +43,42 @@ def render_service(
     names = ProjectAnswers.model_validate({"project_name": "orders-api", **(project or {})})
     recommendation = decide(decision, framework)
     return new_project(destination, template_data(names, decision, recommendation))
+
+
+# Where each framework's service serves its OpenAPI schema.
+OPENAPI_PATHS = {
+    "fastapi": "/openapi.json",
+    "flask": "/docs/openapi.json",
+    "hybrid": "/openapi.json",
+}
+# The template version older services are made with in update tests and benchmarks.
+PREVIOUS_VERSION = "0.0.1"
+
+
+def write_previous_templates(destination: Path) -> None:
+    """The template tree as version PREVIOUS_VERSION had it: every README lacks its last lines."""
+    shutil.copytree(templates_dir(), destination)
+    for readme in destination.rglob("*README*"):
+        lines = readme.read_text().splitlines(keepends=True)
+        readme.write_text("".join(lines[:-3]))
+
+
+def render_previous(destination: Path, framework: Framework = "fastapi") -> Path:
+    """A service made with the installed bundle's PREVIOUS_VERSION, committed in its own repo."""
+    decision = DecisionAnswers()
+    project = ProjectAnswers(project_name="orders-api")
+    copier.run_copy(
+        RECORDED_SOURCE,
+        destination,
+        data=template_data(project, decision, decide(decision, framework)),
+        vcs_ref=f"v{PREVIOUS_VERSION}",
+        defaults=True,
+        quiet=True,
+    )
+    git(destination, "init", "--quiet")
+    git(destination, "add", "-A")
+    git(destination, "commit", "--quiet", "-m", "generated")
+    return destination
 
 
 def unrendered_lines(root: Path) -> list[str]:

@@ -15,13 +15,8 @@ import pytest
 from apistarter.questions import Framework
 from apistarter.render import available_frameworks
 
-from .harness import BIN, dockerfile_instruction, render_service, serve
+from .harness import BIN, OPENAPI_PATHS, dockerfile_instruction, render_service, serve
 
-SCHEMA_PATHS = {
-    "fastapi": "/openapi.json",
-    "flask": "/docs/openapi.json",
-    "hybrid": "/openapi.json",
-}
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -44,7 +39,7 @@ def test_no_server_errors_and_responses_match_the_schema(
             [
                 str(BIN / "schemathesis"),
                 "run",
-                server.base_url + SCHEMA_PATHS[framework],
+                server.base_url + OPENAPI_PATHS[framework],
                 *("--checks", ",".join(CHECKS)),
                 *("--phases", "examples,coverage,fuzzing"),
                 *("--max-examples", "25", "--seed", "1", "--no-shrink"),

@@ -12,11 +12,18 @@ import pytest
 from apistarter.questions import Framework
 from apistarter.render import available_frameworks
 
-from .harness import dockerfile_instruction, get, git, render_service, run, serve
+from .harness import (
+    OPENAPI_PATHS,
+    dockerfile_instruction,
+    get,
+    git,
+    render_service,
+    run,
+    serve,
+)
 
 SECRET = "s3cr3t-token-never-shown"  # noqa: S105 - a value that must never show up
 ALLOWED_ORIGIN = "https://app.example.com"
-DOCS = {"fastapi": "/openapi.json", "flask": "/docs/openapi.json", "hybrid": "/openapi.json"}
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +94,7 @@ def test_security_defaults(
     cors_env = {**env, "APP_CORS_ORIGINS": json.dumps([ALLOWED_ORIGIN])}
     with serve(project, dockerfile_instruction(project, "CMD"), cors_env) as server:
         bodies = [
-            get(server.base_url + DOCS[framework])[1],
+            get(server.base_url + OPENAPI_PATHS[framework])[1],
             get(server.base_url + "/nowhere")[1],
             _request(server.base_url, "POST", "/v1/items", b"{not json")[2],
         ]

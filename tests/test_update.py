@@ -13,15 +13,21 @@ from typer.testing import CliRunner
 
 from apistarter import render
 from apistarter.cli import app
-from apistarter.decision import decide
-from apistarter.questions import DecisionAnswers, Framework, ProjectAnswers
-from apistarter.render import available_frameworks, template_data, templates_dir
+from apistarter.questions import Framework
+from apistarter.render import available_frameworks, templates_dir
 from apistarter.template_source import RECORDED_SOURCE, build_bundle
 
-from .harness import BIN, git, run
+from .harness import (
+    BIN,
+    PREVIOUS_VERSION,
+    git,
+    render_previous,
+    run,
+    write_previous_templates,
+)
 
 runner = CliRunner()
-PREVIOUS = "0.0.1"
+PREVIOUS = PREVIOUS_VERSION
 # What the previous template version lacked: a line the current README has.
 CHANGED_FILE = "README.md"
 
@@ -31,10 +37,7 @@ pytestmark = pytest.mark.slow
 def _previous_templates(tmp_path: Path) -> Path:
     """A history repo whose tag v0.0.1 holds an older template: one shared file trimmed."""
     history = tmp_path / "history"
-    shutil.copytree(templates_dir(), history / "templates")
-    for readme in (history / "templates").rglob("*README*"):
-        lines = readme.read_text().splitlines(keepends=True)
-        readme.write_text("".join(lines[:-3]))  # the old version lacked the closing lines
+    write_previous_templates(history / "templates")
     git(history, "init", "--quiet")
     git(history, "add", "-A")
     git(history, "commit", "--quiet", "-m", "old template")
@@ -54,23 +57,6 @@ def two_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _generate_previous(destination: Path, framework: Framework) -> Path:
-    decision = DecisionAnswers()
-    project = ProjectAnswers(project_name="orders-api")
-    copier.run_copy(
-        RECORDED_SOURCE,
-        destination,
-        data=template_data(project, decision, decide(decision, framework)),
-        vcs_ref=f"v{PREVIOUS}",
-        defaults=True,
-        quiet=True,
-    )
-    git(destination, "init", "--quiet")
-    git(destination, "add", "-A")
-    git(destination, "commit", "--quiet", "-m", "generated")
-    return destination
-
-
 def _edit_like_a_user(project: Path) -> tuple[Path, str, Path]:
     models = next(project.glob("src/*/models.py"))
     edited = models.read_text() + "\n\n# Our own note, kept across updates.\n"
@@ -87,7 +73,7 @@ def _edit_like_a_user(project: Path) -> tuple[Path, str, Path]:
 def test_update_brings_changes_and_keeps_edits(
     framework: Framework, tool: str, two_versions: Path
 ) -> None:
-    project = _generate_previous(two_versions / "svc", framework)
+    project = render_previous(two_versions / "svc", framework)
     readme_before = (project / CHANGED_FILE).read_text()
     models, edited, own = _edit_like_a_user(project)
 
@@ -109,7 +95,7 @@ def test_update_brings_changes_and_keeps_edits(
 
 
 def test_check_reports_an_available_update(two_versions: Path) -> None:
-    project = _generate_previous(two_versions / "svc", "fastapi")
+    project = render_previous(two_versions / "svc", "fastapi")
     result = runner.invoke(app, ["update", str(project), "--check", "--json"])
     assert result.exit_code == 1
     assert '"update_available": true' in result.stdout
@@ -120,7 +106,7 @@ def test_check_reports_an_available_update(two_versions: Path) -> None:
 
 
 def test_changed_answer_rerenders_the_server_plan_but_not_the_adr(two_versions: Path) -> None:
-    project = _generate_previous(two_versions / "svc", "fastapi")
+    project = render_previous(two_versions / "svc", "fastapi")
     adr = next(project.glob("docs/decisions/0001-*.md"))
     adr_before = adr.read_text()
     result = runner.invoke(app, ["update", str(project), "--set", "deploy=vm", "--set", "cpus=4"])
@@ -139,7 +125,7 @@ def _refused(project: Path, *args: str) -> str:
 
 
 def test_refusals_change_nothing(two_versions: Path) -> None:
-    project = _generate_previous(two_versions / "svc", "fastapi")
+    project = render_previous(two_versions / "svc", "fastapi")
 
     assert "unknown question" in _refused(project, "--set", "colour=blue")
     assert "cannot be renamed" in _refused(project, "--set", "package_name=other")
@@ -162,7 +148,7 @@ def test_refusals_change_nothing(two_versions: Path) -> None:
 
 
 def test_framework_change_adds_a_superseding_adr(two_versions: Path) -> None:
-    project = _generate_previous(two_versions / "svc", "fastapi")
+    project = render_previous(two_versions / "svc", "fastapi")
     first = project / "docs" / "decisions" / "0001-web-framework.md"
     first_before = first.read_text()
 
@@ -194,7 +180,7 @@ def _platform_fork(two_versions: Path) -> Path:
 
 
 def test_update_moves_a_service_onto_a_fork(two_versions: Path) -> None:
-    project = _generate_previous(two_versions / "svc", "flask")
+    project = render_previous(two_versions / "svc", "flask")
     models, edited, own = _edit_like_a_user(project)
     commits_before = git(project, "rev-list", "--count", "HEAD")
     fork = _platform_fork(two_versions)
@@ -217,7 +203,7 @@ def test_update_moves_a_service_onto_a_fork(two_versions: Path) -> None:
 
 
 def test_update_refuses_a_fork_without_the_projects_version(two_versions: Path) -> None:
-    project = _generate_previous(two_versions / "svc", "fastapi")
+    project = render_previous(two_versions / "svc", "fastapi")
     unrelated = two_versions / "unrelated"
     shutil.copytree(templates_dir(), unrelated)
     git(unrelated, "init", "--quiet")
@@ -239,7 +225,7 @@ def test_update_refuses_a_fork_without_the_projects_version(two_versions: Path) 
 def test_update_keeps_to_the_organisation_policy(
     two_versions: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = _generate_previous(two_versions / "svc", "fastapi")
+    project = render_previous(two_versions / "svc", "fastapi")
     policy = two_versions / "policy.yml"
     policy.write_text("name: Org\nlocked:\n  deploy: kubernetes\nframeworks: [fastapi, hybrid]\n")
     monkeypatch.setenv("APISTARTER_POLICY", str(policy))
