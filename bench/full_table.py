@@ -125,6 +125,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="apistarter-bench-") as tmp:
         os.environ["HOME"] = tmp  # keep the template bundle out of the real home
         workspace = Workspace(Path(tmp))
+        print(f"Services run on {workspace.runtime.description}.", flush=True)
         for name in chosen:
             title, text, misses = TABLES[name](workspace, args)
             print(f"\n**{title}**\n\n{text}", flush=True)

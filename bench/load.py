@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -23,7 +24,8 @@ from typing import Any, TypeVar
 from apistarter.decision import decide
 from apistarter.questions import DecisionAnswers, Framework
 from apistarter.server import UVICORN_WORKER, ServerPlan
-from tests.harness import RunningServer, dockerfile_instruction, render_service, serve
+from bench.runtime import BARE_REQUIREMENTS, Runtime, image_python, project_requirements
+from tests.harness import BIN, RunningServer, dockerfile_instruction, render_service, serve
 
 SERVER_CORE = "0"
 CLIENT_CORE = "1"
@@ -58,11 +60,15 @@ def limit_rps(clients: int) -> float:
 
 @dataclass(frozen=True)
 class Service:
-    """A project directory and the command (and environment) that serves it."""
+    """A project directory and the command (and environment) that serves it.
+
+    The command's programs (python, gunicorn) are looked up in ``bin_dir`` first.
+    """
 
     project: Path
     command: list[str]
     env: Mapping[str, str] = field(default_factory=dict)
+    bin_dir: Path = BIN
 
 
 @contextlib.contextmanager
@@ -71,7 +77,12 @@ def serve_pinned(
 ) -> Iterator[RunningServer]:
     """Serve on core 0, with the seed's downstream delay, until the block ends."""
     command = ["taskset", "-c", SERVER_CORE, *service.command]
-    env = {"APP_DOWNSTREAM_DELAY_MS": str(DELAY_MS), **service.env, **(extra_env or {})}
+    env = {
+        "APP_DOWNSTREAM_DELAY_MS": str(DELAY_MS),
+        "PATH": f"{service.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        **service.env,
+        **(extra_env or {}),
+    }
     with serve(service.project, command, env) as server:
         yield server
 
@@ -98,6 +109,7 @@ class Workspace:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._rendered: dict[str, Path] = {}
+        self.runtime = Runtime(root)
 
     def generated(self, framework: Framework, answers: Mapping[str, Any]) -> Service:
         """A service rendered with these answers, run by its own Dockerfile CMD."""
@@ -106,7 +118,10 @@ class Workspace:
             destination = self.root / f"{framework}-{len(self._rendered)}"
             self._rendered[key] = render_service(destination, framework, answers)
         project = self._rendered[key]
-        return Service(project, dockerfile_instruction(project, "CMD"))
+        if image_python(project) != self.runtime.version:
+            raise ValueError(f"{project} is not built on Python {self.runtime.version}")
+        bin_dir = self.runtime.bin_dir(project_requirements(project))
+        return Service(project, dockerfile_instruction(project, "CMD"), bin_dir=bin_dir)
 
     def bare(self, framework: str, command: list[str]) -> Service:
         """The bare app as ``bare_app.py`` in an otherwise empty project."""
@@ -114,7 +129,7 @@ class Workspace:
         if not project.exists():
             (project / "src").mkdir(parents=True)  # the harness puts src on PYTHONPATH
             (project / "bare_app.py").write_text(BARE_SOURCES[framework])
-        return Service(project, command)
+        return Service(project, command, bin_dir=self.runtime.bin_dir(BARE_REQUIREMENTS[framework]))
 
     def bare_twin(self, generated: Service, framework: Framework) -> Service:
         """A copy of a generated service whose app is the bare one.
@@ -127,7 +142,7 @@ class Workspace:
             shutil.copytree(generated.project, twin, ignore=shutil.ignore_patterns(".git"))
             (entry,) = twin.glob(f"src/*/{ENTRY_MODULE}")
             entry.write_text(BARE_SOURCES[BARE_FRAMEWORK[framework]])
-        return Service(twin, generated.command, generated.env)
+        return replace(generated, project=twin)
 
 
 @dataclass(frozen=True)

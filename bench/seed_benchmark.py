@@ -24,7 +24,7 @@ import argparse
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from apistarter.questions import Framework
@@ -144,7 +144,7 @@ def _service(row: Row, workspace: Workspace, clients: int) -> Service:
     if row.bare:
         return workspace.bare(row.framework, BARE_COMMANDS[row.framework])
     generated = workspace.generated(row.framework, row.answers(clients))
-    return Service(generated.project, generated.command, row.env)
+    return replace(generated, env=row.env)
 
 
 def measure(
@@ -210,6 +210,7 @@ def main() -> int:
         results = run_rows(
             selected_rows(args.rows), workspace, args.seconds, args.repeat, args.clients
         )
+    print(f"Services run on {workspace.runtime.description}.\n")
     print(table(results, args.clients))
     missed = missed_targets(results)
     for line in missed:
