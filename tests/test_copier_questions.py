@@ -43,7 +43,5 @@ def test_plain_copier_refuses_a_bad_name_and_writes_nothing(
 ) -> None:
     destination = tmp_path / "svc"
     with pytest.raises(ValueError, match=message):
-        copier.run_copy(
-            str(templates_dir()), destination, data=answers, defaults=True, quiet=True
-        )
+        copier.run_copy(str(templates_dir()), destination, data=answers, defaults=True, quiet=True)
     assert not destination.exists() or not any(destination.iterdir())

@@ -1,0 +1,51 @@
+"""A generated service runs from nothing but its own declared dependencies.
+
+Every other test serves generated projects from this suite's environment, which
+holds every dependency of every plan, so a dependency a project forgets to declare
+goes unnoticed there and breaks only its image build. Here each distinct server
+setup is installed into an empty virtualenv from the project's pyproject.toml,
+as the Dockerfile installs it, and its CMD must boot and answer. (The gevent plan
+once declared `gevent` but not `gunicorn[gevent]`, whose worker imports
+`packaging`: it failed exactly this way.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from apistarter.questions import Framework
+
+from .harness import dockerfile_instruction, get, render_service, serve
+
+pytestmark = pytest.mark.slow
+
+PLANS = [
+    pytest.param("fastapi", {"deploy": "kubernetes"}, id="uvicorn"),
+    pytest.param("fastapi", {"deploy": "vm"}, id="gunicorn-uvicorn-worker"),
+    pytest.param("flask", {"workload": "io-bound"}, id="gunicorn-gthread"),
+    pytest.param("flask", {"workload": "io-bound", "peak_concurrency": 1000}, id="gunicorn-gevent"),
+    pytest.param("hybrid", {}, id="hybrid-a2wsgi"),
+]
+
+
+@pytest.mark.parametrize(("framework", "answers"), PLANS)
+def test_service_boots_from_its_declared_dependencies(
+    framework: Framework, answers: dict[str, object], tmp_path: Path
+) -> None:
+    # The running Python's version, so pip accepts the project's requires-python.
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    project = render_service(tmp_path / "svc", framework, answers, {"python_version": version})
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "--disable-pip-version-check", str(project)], check=True)
+
+    path = f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    with serve(project, dockerfile_instruction(project, "CMD"), {"PATH": path}) as server:
+        assert get(server.base_url + "/livez")[0] == 200
+        assert get(server.base_url + "/v1/items")[0] == 200
