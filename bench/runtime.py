@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from apistarter.questions import ProjectAnswers
-from tests.harness import BIN
+from tests.harness import BIN, make_venv, pip_install
 
 IMAGE_PYTHON = re.compile(r"^FROM python:(\d+\.\d+)", re.MULTILINE)
 # What the bare apps import, beside what generated services declare.
@@ -89,12 +89,11 @@ class Runtime:
         """Where the server commands are found, with ``requirements`` installed."""
         if self._python is None:
             return BIN  # the test environment has every service dependency
+        bin_dir = self._venv / "bin"
         if not self._venv.exists():
-            subprocess.run([self._python, "-m", "venv", self._venv], check=True)
+            make_venv(self._venv, self._python)
         missing = sorted(set(requirements) - self._installed)
         if missing:
-            python = str(self._venv / "bin" / "python")
-            pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-            subprocess.run([*pip, *missing], check=True)
+            pip_install(bin_dir, *missing)
             self._installed.update(missing)
-        return self._venv / "bin"
+        return bin_dir

@@ -142,6 +142,18 @@ def dockerfile_instruction(project: Path, name: str) -> list[str]:
     return [str(part) for part in parsed]
 
 
+def make_venv(path: Path, python: str | Path = sys.executable) -> Path:
+    """A new virtualenv of ``python`` at ``path``; returns its bin directory."""
+    subprocess.run([str(python), "-m", "venv", str(path)], check=True)
+    return path / "bin"
+
+
+def pip_install(bin_dir: Path, *requirements: str) -> None:
+    """Install ``requirements`` (names, specifiers or paths) into the venv of ``bin_dir``."""
+    pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "--disable-pip-version-check", *requirements], check=True)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -12,7 +12,6 @@ once declared `gevent` but not `gunicorn[gevent]`, whose worker imports
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 
 from apistarter.questions import Framework
 
-from .harness import dockerfile_instruction, get, render_service, serve
+from .harness import dockerfile_instruction, get, make_venv, pip_install, render_service, serve
 
 pytestmark = pytest.mark.slow
 
@@ -40,12 +39,10 @@ def test_service_boots_from_its_declared_dependencies(
     # The running Python's version, so pip accepts the project's requires-python.
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     project = render_service(tmp_path / "svc", framework, answers, {"python_version": version})
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "--disable-pip-version-check", str(project)], check=True)
+    bin_dir = make_venv(tmp_path / "venv")
+    pip_install(bin_dir, str(project))
 
-    path = f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     with serve(project, dockerfile_instruction(project, "CMD"), {"PATH": path}) as server:
         assert get(server.base_url + "/livez")[0] == 200
         assert get(server.base_url + "/v1/items")[0] == 200

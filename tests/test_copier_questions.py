@@ -14,7 +14,7 @@ import copier
 import pytest
 import yaml
 
-from apistarter.questions import _PACKAGE_NAME, _PROJECT_NAME
+from apistarter.questions import PACKAGE_NAME_PATTERN, PROJECT_NAME_PATTERN
 from apistarter.render import templates_dir
 
 VALIDATOR_PATTERN = re.compile(r"regex_search\('([^']*)'\)")
@@ -22,7 +22,10 @@ VALIDATOR_PATTERN = re.compile(r"regex_search\('([^']*)'\)")
 
 @pytest.mark.parametrize(
     ("question", "pattern"),
-    [("project_name", _PROJECT_NAME.pattern), ("package_name", _PACKAGE_NAME.pattern)],
+    [
+        ("project_name", PROJECT_NAME_PATTERN.pattern),
+        ("package_name", PACKAGE_NAME_PATTERN.pattern),
+    ],
 )
 def test_copier_validates_names_with_the_pattern_apistarter_uses(
     question: str, pattern: str

@@ -183,8 +183,10 @@ _SHADOWED_MODULES = frozenset(sys.stdlib_module_names) | {
     "locust",
     "tests",
 }
-_PROJECT_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-_PACKAGE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# copier.yml validates names for plain `copier copy` with these same patterns (a test holds
+# them equal), so they are public.
+PROJECT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+PACKAGE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 _IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 MAX_NAME_LENGTH = 50
 
@@ -249,7 +251,7 @@ class ProjectAnswers(BaseModel):
             raise ValueError("must not be empty")
         if len(value) > MAX_NAME_LENGTH:
             raise ValueError(f"must be at most {MAX_NAME_LENGTH} characters")
-        if not _PROJECT_NAME.match(value):
+        if not PROJECT_NAME_PATTERN.match(value):
             raise ValueError(
                 "use lowercase letters, digits and single hyphens, starting with a letter "
                 "(e.g. orders-api)"
@@ -286,7 +288,7 @@ def package_name_problem(name: str) -> str | None:
     """Why ``name`` cannot be the service's import name, or None if it can."""
     if len(name) > MAX_NAME_LENGTH:
         return f"is longer than {MAX_NAME_LENGTH} characters"
-    if not _PACKAGE_NAME.match(name):
+    if not PACKAGE_NAME_PATTERN.match(name):
         return "must use lowercase letters, digits and underscores, starting with a letter"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return "is a Python keyword"
@@ -379,14 +381,14 @@ def answers_schema() -> dict[str, Any]:
     reserved = sorted(
         name
         for name in _SHADOWED_MODULES | set(keyword.kwlist) | set(keyword.softkwlist)
-        if _PACKAGE_NAME.match(name)
+        if PACKAGE_NAME_PATTERN.match(name)
     )
     properties["project_name"].update(
-        minLength=1, maxLength=MAX_NAME_LENGTH, pattern=_PROJECT_NAME.pattern
+        minLength=1, maxLength=MAX_NAME_LENGTH, pattern=PROJECT_NAME_PATTERN.pattern
     )
     properties["package_name"].update(
         maxLength=MAX_NAME_LENGTH,
-        pattern=f"^$|{_PACKAGE_NAME.pattern}",
+        pattern=f"^$|{PACKAGE_NAME_PATTERN.pattern}",
         **{"not": {"enum": reserved}},
     )
     properties["legacy_app"]["pattern"] = f"^$|{_IMPORT_PATH.pattern}"
