@@ -10,6 +10,8 @@ Tables (keys for --tables):
   overhead   /livez throughput, generated service vs the bare framework on the same server
   livez      /livez latency while the I/O route is held at 1000 clients, per server plan
   cli        wall time of `apistarter new` and `apistarter update`
+  handoffs   the hybrid's two routes: CPU and thread switches per request (why the
+             mounted Flask route costs more)
 
 The date, the command and the machine are printed first, so the output can go
 into the README as it is. Exits 1 when a goal is missed (listed under the tables).
@@ -27,7 +29,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cli_timing, liveness, overhead, seed_benchmark
+from bench import cli_timing, handoffs, liveness, overhead, seed_benchmark
 from bench.load import Workspace
 
 SATURATION_CLIENTS = 1000
@@ -75,12 +77,19 @@ def _cli(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list
     return "CLI wall time", cli_timing.table(timings), []
 
 
+def _handoffs(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    results = handoffs.measure(workspace, args.seconds)
+    title = "Where the hybrid's core goes: per request, FastAPI route vs mounted Flask route"
+    return title, handoffs.table(results), []
+
+
 TABLES: dict[str, Table] = {
     "seed": _seed,
     "seed-1000": _seed_saturated,
     "overhead": _overhead,
     "livez": _livez,
     "cli": _cli,
+    "handoffs": _handoffs,
 }
 
 
