@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -62,3 +63,37 @@ def test_force_keeps_the_users_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (target / "notes.txt").read_text() == "mine"
     assert (target / "README.md").read_text() != "my readme"  # the template's file wins
     assert (target / "pyproject.toml").is_file()
+
+
+def test_an_interrupt_as_the_staging_directory_appears_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The narrowest window a signal can land in: right after the staging directory is
+    # made. The subprocess test above hits it only by chance (it did in CI).
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    work = tmp_path / "work"
+    work.mkdir()
+    real_mkdir = os.mkdir
+
+    def mkdir_then_interrupt(path: str | os.PathLike[str], mode: int = 0o777) -> None:
+        real_mkdir(path, mode)
+        if Path(path).name.startswith(".svc."):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "mkdir", mkdir_then_interrupt)
+    result = CliRunner().invoke(app, ["new", str(work / "svc"), "--defaults"])
+    assert result.exit_code != 0
+    assert list(work.iterdir()) == []
+
+
+def test_the_project_directory_gets_the_users_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    previous = os.umask(0o022)
+    try:
+        result = CliRunner().invoke(app, ["new", str(tmp_path / "svc"), "--defaults"])
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE((tmp_path / "svc").stat().st_mode) == 0o755

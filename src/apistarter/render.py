@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -186,8 +187,13 @@ def new_project(
     occupied = check_destination(destination, force=force)
     destination.parent.mkdir(parents=True, exist_ok=True)
     author = str(data.get("author", ""))
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    # Named before the try and created inside it: a Ctrl-C or SIGTERM at any moment after
+    # the directory exists still removes it (with mkdtemp, one landing between its mkdir
+    # and the try left it behind). mkdir also gives the project the user's umask, not
+    # mkdtemp's 0700. 64 random bits: a name already taken would be our own leftover.
+    staging = destination.parent / f".{destination.name}.{secrets.token_hex(8)}"
     try:
+        staging.mkdir()
         _copy(data, staging, template)
         if occupied:
             _merge_into(staging, destination, author)
@@ -202,12 +208,21 @@ def new_project(
     return destination
 
 
+_REMOVE_ATTEMPTS = 5
+
+
 def _remove(directory: Path) -> None:
-    """Delete ``directory`` even if another Ctrl-C arrives while it is being deleted."""
-    while directory.exists():
+    """Delete ``directory`` even if another Ctrl-C arrives while it is being deleted.
+
+    A few attempts, not a loop until it is gone: a file that cannot be deleted
+    must not hang the command.
+    """
+    for _ in range(_REMOVE_ATTEMPTS):
         try:
-            shutil.rmtree(directory, ignore_errors=True)
-        except KeyboardInterrupt:
+            if not directory.exists():
+                return
+            shutil.rmtree(directory)
+        except (KeyboardInterrupt, OSError):
             continue
 
 
