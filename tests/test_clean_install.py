@@ -6,7 +6,10 @@ goes unnoticed there and breaks only its image build. Here each distinct server
 setup is installed into an empty virtualenv from the project's pyproject.toml,
 as the Dockerfile installs it, and its CMD must boot and answer. (The gevent plan
 once declared `gevent` but not `gunicorn[gevent]`, whose worker imports
-`packaging`: it failed exactly this way.)
+`packaging`: it failed exactly this way.) Likewise each framework's development
+install runs the project's own tests, which must pass without a single warning:
+the suite's environment would hide a dev dependency that is missing or superseded
+(Starlette's TestClient warns when it finds `httpx` rather than `httpx2`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ import pytest
 
 from apistarter.questions import Framework
 
-from .harness import dockerfile_instruction, get, make_venv, pip_install, render_service, serve
+from .harness import (
+    dockerfile_instruction,
+    get,
+    make_venv,
+    pip_install,
+    render_service,
+    run,
+    serve,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -46,3 +57,18 @@ def test_service_boots_from_its_declared_dependencies(
     with serve(project, dockerfile_instruction(project, "CMD"), {"PATH": path}) as server:
         assert get(server.base_url + "/livez")[0] == 200
         assert get(server.base_url + "/v1/items")[0] == 200
+
+
+@pytest.mark.parametrize("framework", ["fastapi", "flask", "hybrid"])
+def test_dev_install_runs_the_projects_tests_without_warnings(
+    framework: Framework, tmp_path: Path
+) -> None:
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    project = render_service(tmp_path / "svc", framework, {}, {"python_version": version})
+    bin_dir = make_venv(tmp_path / "venv")
+    pip_install(bin_dir, f"{project}[dev]")
+
+    run(
+        [str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"],
+        project,
+    )
