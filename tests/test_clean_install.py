@@ -43,15 +43,23 @@ PLANS = [
 ]
 
 
-@pytest.mark.parametrize(("framework", "answers"), PLANS)
-def test_service_boots_from_its_declared_dependencies(
-    framework: Framework, answers: dict[str, object], tmp_path: Path
-) -> None:
+def _installed(
+    tmp_path: Path, framework: Framework, answers: dict[str, object], extras: str = ""
+) -> tuple[Path, Path]:
+    """(the rendered project, the bin directory of an empty venv it is installed into)."""
     # The running Python's version, so pip accepts the project's requires-python.
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     project = render_service(tmp_path / "svc", framework, answers, {"python_version": version})
     bin_dir = make_venv(tmp_path / "venv")
-    pip_install(bin_dir, str(project))
+    pip_install(bin_dir, f"{project}{extras}")
+    return project, bin_dir
+
+
+@pytest.mark.parametrize(("framework", "answers"), PLANS)
+def test_service_boots_from_its_declared_dependencies(
+    framework: Framework, answers: dict[str, object], tmp_path: Path
+) -> None:
+    project, bin_dir = _installed(tmp_path, framework, answers)
 
     path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     with serve(project, dockerfile_instruction(project, "CMD"), {"PATH": path}) as server:
@@ -63,10 +71,7 @@ def test_service_boots_from_its_declared_dependencies(
 def test_dev_install_runs_the_projects_tests_without_warnings(
     framework: Framework, tmp_path: Path
 ) -> None:
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    project = render_service(tmp_path / "svc", framework, {}, {"python_version": version})
-    bin_dir = make_venv(tmp_path / "venv")
-    pip_install(bin_dir, f"{project}[dev]")
+    project, bin_dir = _installed(tmp_path, framework, {}, "[dev]")
 
     run(
         [str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"],
