@@ -69,7 +69,7 @@ ROWS = (
 
 @dataclass(frozen=True)
 class OverheadResult:
-    """Simultaneous runs, one tuple per round: (generated, twin[, twin with routes on the app])."""
+    """Simultaneous runs, one list per round: generated, twin[, twin with routes on the app]."""
 
     row: OverheadRow
     rounds: list[list[LoadReport]]
