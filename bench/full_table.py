@@ -7,7 +7,7 @@ Tables (keys for --tables):
   seed       the seed article's table: 50 clients, 50 ms I/O, one core (limit 1000 req/s)
   seed-1000  the same rows at 1000 clients (limit 20000 req/s): latency and failures
              under saturation; generated services are rendered for 1000 in flight
-  overhead   /livez throughput, generated service vs its bare twin on the same server
+  overhead   /livez throughput, generated service vs its bare twins, sharing core 0
   livez      /livez latency while the I/O route is held at 1000 clients, per server plan
   cli        wall time of `apistarter new` and `apistarter update`
   handoffs   the hybrid's two routes: CPU and thread switches per request (why the
