@@ -24,9 +24,9 @@ from bench.load import (
     serve_pinned,
     warm_up,
 )
-from bench.seed_benchmark import CLIENTS
+from bench.seed_benchmark import CLIENTS, seed_service_answers
 
-ANSWERS = {"workload": "io-bound", "peak_concurrency": CLIENTS}
+ANSWERS = seed_service_answers(CLIENTS)
 ROUTES = (
     ("FastAPI route (awaits)", "/v1/demo/io"),
     ("mounted Flask route (blocks)", "/legacy/demo/io"),

@@ -41,6 +41,7 @@ from bench.load import (
     warm_up,
 )
 from bench.probe import ProbeReport
+from bench.seed_benchmark import seed_service_answers
 from tests.harness import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +62,7 @@ class Plan:
     io_path: str = "/v1/demo/io"
 
     def render_answers(self) -> dict[str, object]:
-        return {"workload": "io-bound", "peak_concurrency": SATURATING_CLIENTS, **self.answers}
+        return {**seed_service_answers(SATURATING_CLIENTS), **self.answers}
 
 
 PLANS = (

@@ -39,12 +39,12 @@ from bench.load import (
     simultaneous_runs,
     warm_up,
 )
-from bench.seed_benchmark import CLIENTS
+from bench.seed_benchmark import CLIENTS, seed_service_answers
 
 MAX_OVERHEAD = 0.20
 TRIVIAL_ROUTE = "/livez"
 # The seed's service: I/O-bound, 50 in flight. Its plan is what table 1 measures too.
-ANSWERS = {"workload": "io-bound", "peak_concurrency": CLIENTS}
+ANSWERS = seed_service_answers(CLIENTS)
 UNCHANGED = ""  # a twin that is an unchanged copy of the generated service
 
 

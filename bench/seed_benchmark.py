@@ -60,6 +60,11 @@ BARE_COMMANDS = {
 }
 
 
+def seed_service_answers(clients: int) -> dict[str, object]:
+    """The seed's service: I/O-bound, expecting ``clients`` requests in flight."""
+    return {"workload": "io-bound", "peak_concurrency": clients}
+
+
 @dataclass(frozen=True)
 class Row:
     key: str
@@ -71,8 +76,8 @@ class Row:
     bare: bool = False
 
     def answers(self, clients: int) -> dict[str, object]:
-        """What the service is rendered with: an I/O-bound service expecting ``clients``."""
-        return {"workload": "io-bound", "peak_concurrency": clients}
+        """What the service is rendered with."""
+        return seed_service_answers(clients)
 
     def title(self, clients: int) -> str:
         """The label, with the plan the render chose when the plan is what runs."""
