@@ -25,6 +25,7 @@ from bench.load import (
     warm_up,
 )
 from bench.seed_benchmark import CLIENTS, seed_service_answers
+from tests.harness import proc_stat_fields
 
 ANSWERS = seed_service_answers(CLIENTS)
 ROUTES = (
@@ -58,9 +59,8 @@ class ThreadCounters:
 
 
 def _thread_counters(task: Path) -> ThreadCounters:
-    # /proc/<pid>/task/<tid>/stat: utime and stime are fields 14 and 15, after the
-    # parenthesised name (which may hold spaces, hence the split at its end).
-    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of proc(5); the list starts at field 3.
+    fields = proc_stat_fields(task / "stat")
     cpu_s = (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
     status = dict(
         line.split(":", 1) for line in (task / "status").read_text().splitlines() if ":" in line

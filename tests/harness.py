@@ -154,6 +154,15 @@ def pip_install(bin_dir: Path, *requirements: str) -> None:
     subprocess.run([*pip, "--disable-pip-version-check", *requirements], check=True)
 
 
+def proc_stat_fields(stat: Path) -> list[str]:
+    """The fields of a /proc/<pid>[/task/<tid>]/stat file after the command name.
+
+    The name is in parentheses and may itself hold spaces or parentheses, so the
+    split is at the last ")". Field 3 of proc(5), the state, is the first returned.
+    """
+    return stat.read_text().rpartition(")")[2].split()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

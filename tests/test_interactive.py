@@ -12,7 +12,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from .harness import BIN, run
+from .harness import BIN, proc_stat_fields, run
 
 APISTARTER = str(BIN / "apistarter")
 # The end of a Rich prompt: its default in Rich's prompt colour, then ": ". The colour
@@ -64,8 +64,8 @@ def _interrupt_at_the_prompt(child: pexpect.spawn[str]) -> None:
     """
     stat = Path(f"/proc/{child.pid}/stat")
     deadline = time.monotonic() + 10
-    # The state follows the command name, which is in parentheses; S: asleep in a read.
-    while stat.read_text().rpartition(")")[2].split()[0] != "S" and time.monotonic() < deadline:
+    # S: asleep, which at a prompt means in the read of the terminal.
+    while proc_stat_fields(stat)[0] != "S" and time.monotonic() < deadline:
         time.sleep(0.01)
     child.sendintr()
 
