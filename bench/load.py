@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -89,13 +88,8 @@ def serve_pinned(
 ) -> Iterator[RunningServer]:
     """Serve on core 0, with the seed's downstream delay, until the block ends."""
     command = ["taskset", "-c", SERVER_CORE, *service.command]
-    env = {
-        "APP_DOWNSTREAM_DELAY_MS": str(DELAY_MS),
-        "PATH": f"{service.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        **service.env,
-        **(extra_env or {}),
-    }
-    with serve(service.project, command, env) as server:
+    env = {"APP_DOWNSTREAM_DELAY_MS": str(DELAY_MS), **service.env, **(extra_env or {})}
+    with serve(service.project, command, env, bin_dir=service.bin_dir) as server:
         yield server
 
 

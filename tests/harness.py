@@ -121,10 +121,14 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout
 
 
-def service_env(project: Path) -> dict[str, str]:
-    """The environment a generated service runs in locally: this venv, its src on the path."""
+def service_env(project: Path, bin_dir: Path = BIN) -> dict[str, str]:
+    """The environment a generated service runs in locally, its src on the path.
+
+    Its programs (python, gunicorn) are looked up in ``bin_dir`` first: this venv, or
+    a venv that holds only what the service declares.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "WEB_"))}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(project / "src")
     return env
 
@@ -196,10 +200,16 @@ def serve(
     command: list[str],
     extra_env: Mapping[str, str] | None = None,
     boot_timeout: float = 30,
+    bin_dir: Path = BIN,
 ) -> Iterator[RunningServer]:
     """Start ``command`` in ``project`` on a free loopback port; wait until /livez answers."""
     port = free_port()
-    env = {**service_env(project), "HOST": "127.0.0.1", "PORT": str(port), **(extra_env or {})}
+    env = {
+        **service_env(project, bin_dir),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        **(extra_env or {}),
+    }
     # A file, not a pipe: a busy server would fill a pipe nobody reads and stall.
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed when the server stops
     process = subprocess.Popen(

@@ -14,7 +14,6 @@ the suite's environment would hide a dev dependency that is missing or supersede
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -61,8 +60,7 @@ def test_service_boots_from_its_declared_dependencies(
 ) -> None:
     project, bin_dir = _installed(tmp_path, framework, answers)
 
-    path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-    with serve(project, dockerfile_instruction(project, "CMD"), {"PATH": path}) as server:
+    with serve(project, dockerfile_instruction(project, "CMD"), bin_dir=bin_dir) as server:
         assert get(server.base_url + "/livez")[0] == 200
         assert get(server.base_url + "/v1/items")[0] == 200
 
