@@ -11,8 +11,7 @@ from pathlib import Path
 
 import copier
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from apistarter import render
 from apistarter.cli import app

@@ -158,18 +158,28 @@ def _git_identity(cwd: Path) -> bool:
     return bool(result.stdout.strip())
 
 
+def _needs_trust(template: str | None) -> RenderError:
+    return RenderError(
+        f"{template} runs code while rendering (tasks, migrations or Jinja extensions); "
+        "apistarter only renders templates that need no --trust. Nothing was changed"
+    )
+
+
 def _copy(data: dict[str, Any], destination: Path, template: str | None) -> None:
     source = template or ensure_template_source()
-    copier.run_copy(
-        source,
-        destination,
-        data=data,
-        vcs_ref=None if template else template_version_ref(),
-        defaults=True,
-        overwrite=True,
-        quiet=True,
-        unsafe=False,
-    )
+    try:
+        copier.run_copy(
+            source,
+            destination,
+            data=data,
+            vcs_ref=None if template else template_version_ref(),
+            defaults=True,
+            overwrite=True,
+            quiet=True,
+            unsafe=False,
+        )
+    except UnsafeTemplateError:
+        raise _needs_trust(template) from None
 
 
 def _describe(error: OSError) -> str:
@@ -681,11 +691,7 @@ def update_project(
     except BaseException as error:
         _restore(directory, head, ignored)
         if isinstance(error, UnsafeTemplateError):
-            raise RenderError(
-                f"{template} runs code while rendering (tasks, migrations or Jinja "
-                "extensions); apistarter only renders templates that need no --trust. "
-                "Nothing was changed"
-            ) from None
+            raise _needs_trust(template) from None
         if isinstance(error, KeyboardInterrupt):
             reason = "interrupted"
         elif isinstance(error, OSError):
