@@ -94,30 +94,51 @@ def test_update_names_the_template_source(project: Path) -> None:
     assert f"Template source: {RECORDED_SOURCE}" in result.stdout
 
 
-def test_a_folder_that_became_a_file_fails_and_restores_everything(project: Path) -> None:
+def test_a_folder_that_became_a_file_is_refused_before_any_write(project: Path) -> None:
     git(project, "rm", "-rq", "loadtest")
     (project / "loadtest").write_text("our notes\n")
     _commit(project)
 
-    message = _unchanged(project, 1, "--set", "deploy=vm")
+    message = _unchanged(project, 2, "--set", "deploy=vm")
 
-    assert "update failed" in message and "loadtest" in message and "restored" in message
+    assert "loadtest is a file where the template needs a folder" in message
 
 
-def test_an_interrupt_during_the_update_restores_everything(
-    project: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_link_out_of_the_project_is_never_written_through(project: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.md"
+    outside.write_text("not the service's\n")
+    (project / "README.md").unlink()
+    (project / "README.md").symlink_to(outside)
+    _commit(project)
+
+    message = _unchanged(project, 2)
+
+    assert "README.md is a symbolic link" in message
+    assert outside.read_text() == "not the service's\n"
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (KeyboardInterrupt(), "interrupted"),
+        (OSError(28, "No space left on device"), "No space left on device"),
+    ],
+    ids=["interrupt", "disk-full"],
+)
+def test_a_failure_after_copier_wrote_restores_everything(
+    project: Path, monkeypatch: pytest.MonkeyPatch, failure: BaseException, expected: str
 ) -> None:
     real = render._copier_update
 
-    def update_then_interrupt(*args: object, **kwargs: object) -> None:
+    def update_then_fail(*args: object, **kwargs: object) -> None:
         real(*args, **kwargs)  # type: ignore[arg-type]
-        raise KeyboardInterrupt  # after Copier wrote every file: the worst moment
+        raise failure  # after Copier wrote every file: the worst moment
 
-    monkeypatch.setattr(render, "_copier_update", update_then_interrupt)
+    monkeypatch.setattr(render, "_copier_update", update_then_fail)
 
     message = _unchanged(project, 1, "--set", "deploy=vm")
 
-    assert "interrupted" in message and "restored" in message
+    assert expected in message and "restored" in message
 
 
 def _fork(tmp_path: Path, change: str) -> Path:

@@ -431,6 +431,17 @@ def _clashes(staging: Path, destination: Path) -> tuple[list[str], list[str]]:
     return clashes, overwritten
 
 
+def _check_paths(rendered: Path, destination: Path) -> list[str]:
+    """Refuse to write ``rendered`` over ``destination`` if a path clashes; files replaced."""
+    clashes, overwritten = _clashes(rendered, destination)
+    if clashes:
+        more = f" (and {len(clashes) - 3} more)" if len(clashes) > 3 else ""
+        raise RenderError(
+            f"cannot render into {destination}: {'; '.join(clashes[:3])}{more}. Nothing was changed"
+        )
+    return overwritten
+
+
 def _files_under(directory: Path) -> list[str]:
     """Every file below ``directory`` (links not followed), its git metadata left out."""
     found: list[str] = []
@@ -455,12 +466,7 @@ def _merge_into(
     through (a hard link elsewhere keeps its content). A new repository commits only
     the rendered files. On any failure the destination is put back as it was.
     """
-    clashes, overwritten = _clashes(staging, destination)
-    if clashes:
-        more = f" (and {len(clashes) - 3} more)" if len(clashes) > 3 else ""
-        raise RenderError(
-            f"cannot render into {destination}: {'; '.join(clashes[:3])}{more}. Nothing was written"
-        )
+    overwritten = _check_paths(staging, destination)
     rendered = sorted(staging.rglob("*"))
     files = [p.relative_to(staging).as_posix() for p in rendered if not p.is_dir()]
     new_repository = not (destination / ".git").exists()
@@ -678,11 +684,15 @@ def update_project(
     which Copier diffs against. Any failure, an interrupt included, puts the working
     tree and the history back as they were and raises :class:`RestoredError`.
     """
+    # Copier writes every file of the new version, following links: rendered first
+    # into a scratch directory, every path it will write is checked beforehand.
+    with tempfile.TemporaryDirectory(prefix="apistarter-next-") as scratch:
+        _copy(data, Path(scratch) / "next", template)
+        _check_paths(Path(scratch) / "next", directory)
     head = _git_output("rev-parse", "HEAD", cwd=directory).strip()
     ignored = _ignored(directory)
     try:
         if template is None:
-            ensure_template_source()
             _copier_update(directory, data, conflict, template_version_ref())
         else:
             with _switched_source(directory, template):
