@@ -38,5 +38,7 @@ def parse_set_options(options: Iterable[str]) -> dict[str, str]:
         key, separator, value = option.partition("=")
         if not separator or not key.strip():
             raise AnswerError(f"--set {option!r}: expected KEY=VALUE, e.g. --set workload=io-bound")
-        parsed[key.strip()] = value.strip()
+        # The value as typed: a stray newline or space is judged, not silently dropped,
+        # so a flag and an answers file accept the same values.
+        parsed[key.strip()] = value
     return parsed
