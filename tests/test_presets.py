@@ -107,7 +107,7 @@ def test_answers_that_break_a_lock_are_refused(
     [
         ({"locked": {"colour": "blue"}}, "unknown question colour"),
         ({"defaults": {"cpus": "many"}}, "cpus: Input should be a valid integer"),
-        ({"frameworks": ["django"]}, "frameworks.0"),
+        ({"frameworks": ["fastapi", "django"]}, "frameworks: 'django' is not one of 'fastapi'"),
         ({"locked": {"deploy": "mainframe"}}, "deploy: Input should be"),
         ({"default": {}}, "default: Extra inputs are not permitted"),
     ],

@@ -15,10 +15,11 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.prompt import Prompt
 from rich.table import Table
+from rich.text import Text
 
 from apistarter import __version__
 from apistarter.answers import load_answers_file, parse_set_options
-from apistarter.decision import FRAMEWORK_NAMES, Recommendation, decide
+from apistarter.decision import FRAMEWORK_NAMES, Reason, Recommendation, decide
 from apistarter.presets import (
     Preset,
     allowed_frameworks,
@@ -96,7 +97,8 @@ TemplateOption = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Messages quote user input (names, paths, answers): printed literally, never as markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -223,31 +225,38 @@ def _show(recommendation: Recommendation) -> None:
     body.add_column(style="bold", no_wrap=True)
     body.add_column()
     for reason in recommendation.reasons:
-        body.add_row("why", f"{reason.text} [dim]({reason.answer}; {reason.source})[/]")
+        body.add_row("why", _cited(reason))
     for warning in recommendation.warnings:
-        body.add_row(
-            "[yellow]watch[/]", f"{warning.text} [dim]({warning.answer}; {warning.source})[/]"
-        )
+        body.add_row("[yellow]watch[/]", _cited(warning))
     plan = recommendation.server
     worker = f" {plan.worker_class}" if plan.worker_class else ""
     body.add_row(
         "server",
-        f"{plan.server}{worker}, {plan.workers} worker(s) x {plan.threads} thread(s), "
-        f"timeout {plan.timeout}s, graceful {plan.graceful_timeout}s "
-        f"(serving {plan.shutdown_delay}s of it not ready), keep-alive {plan.keepalive}s",
+        Text(
+            f"{plan.server}{worker}, {plan.workers} worker(s) x {plan.threads} thread(s), "
+            f"timeout {plan.timeout}s, graceful {plan.graceful_timeout}s "
+            f"(serving {plan.shutdown_delay}s of it not ready), keep-alive {plan.keepalive}s"
+        ),
     )
     for line in plan.why:
-        body.add_row("", f"[dim]{line}[/]")
+        body.add_row("", Text(line, style="dim"))
     for alternative in recommendation.alternatives:
         body.add_row(
             "instead",
-            f"{FRAMEWORK_NAMES[alternative.framework]}: + {' + '.join(alternative.pros[:2])} "
-            f"- {' - '.join(alternative.cons[:2])}",
+            Text(
+                f"{FRAMEWORK_NAMES[alternative.framework]}: + {' + '.join(alternative.pros[:2])} "
+                f"- {' - '.join(alternative.cons[:2])}"
+            ),
         )
     title = f"Recommendation: {FRAMEWORK_NAMES[recommendation.recommended]}"
     if recommendation.overridden:
         title += f" (chosen: {FRAMEWORK_NAMES[recommendation.framework]})"
     out.print(Panel(body, title=title, title_align="left", border_style="cyan"))
+
+
+def _cited(reason: Reason) -> Text:
+    """A reason or warning and, dimmed, the answers it read and its source; all literal."""
+    return Text.assemble(reason.text, " ", (f"({reason.answer}; {reason.source})", "dim"))
 
 
 @app.command("decide")
@@ -402,10 +411,12 @@ def new_command(
         out.print_json(json.dumps(report))
         return
     out.print(
-        f"[green]Created[/] {created} ({FRAMEWORK_NAMES[recommendation.framework]}, "
+        f"[green]Created[/] {escape(str(created))} ({FRAMEWORK_NAMES[recommendation.framework]}, "
         f"package {project.package_name}).\n"
-        f"Next: cd {destination} && python -m venv .venv && "
-        + escape(".venv/bin/pip install -e '.[dev]' && .venv/bin/pytest")
+        + escape(
+            f"Next: cd {destination} && python -m venv .venv && "
+            ".venv/bin/pip install -e '.[dev]' && .venv/bin/pytest"
+        )
     )
 
 
@@ -421,7 +432,7 @@ def presets_command(
     table = Table("preset", "for", "answers")
     for p in presets:
         given = ", ".join(f"{k}={v}" for k, v in p.content.defaults.items())
-        table.add_row(p.name, p.content.summary, f"[dim]{escape(given)}[/]")
+        table.add_row(p.name, Text(p.content.summary), Text(given, style="dim"))
     out.print(table)
 
 
@@ -532,10 +543,10 @@ def update_command(
             )
         )
     else:
-        out.print(f"Updated {directory} to template v{available}.")
+        out.print(f"Updated {escape(str(directory))} to template v{available}.")
         for path in result.changed:
             mark = "[red]conflict[/]" if path in result.conflicts else "changed"
-            out.print(f"  {mark}  {path}")
+            out.print(f"  {mark}  {escape(path)}")
         if result.conflicts:
             err.print("Resolve the conflicts, then commit.")
     if result.conflicts:
@@ -556,7 +567,7 @@ def template_command() -> None:
         source = ensure_template_source()
     except RenderError as error:
         raise _fail(str(error)) from None
-    out.print(f"Template source: {source} (renders {template_version_ref()})")
+    out.print(f"Template source: {source} (renders {template_version_ref()})", markup=False)
 
 
 @app.command("questions")

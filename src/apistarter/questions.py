@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 Framework = Literal["fastapi", "flask", "hybrid"]
 FRAMEWORKS: tuple[Framework, ...] = typing.get_args(Framework)
@@ -557,16 +558,31 @@ class AnswerError(ValueError):
     """Answers that cannot be used; the message names every bad key."""
 
 
+def describe_error(item: ErrorDetails, whole: str) -> str:
+    """``key: problem`` for one validation error; a list item is named by its value.
+
+    ``whole`` names the key when the error is about the input as a whole.
+    """
+    key = ".".join(str(part) for part in item["loc"] if not isinstance(part, int)) or whole
+    message = item["msg"].removeprefix("Value error, ")
+    if any(isinstance(part, int) for part in item["loc"]):
+        expected = (item.get("ctx") or {}).get("expected")
+        if item["type"] == "literal_error" and expected:
+            message = f"{item['input']!r} is not one of {expected}"
+        else:
+            message = f"{item['input']!r}: {message}"
+    return f"{key}: {message}"
+
+
 def format_validation_error(error: ValidationError, source: str) -> str:
     """One readable line per problem, naming the key and what it accepts."""
     lines = []
     fields = {**DecisionAnswers.model_fields, **ProjectAnswers.model_fields}
+    unknown = f"unknown question (known: {', '.join(sorted(fields))})"
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "answers"
-        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = f"unknown question (known: {', '.join(sorted(fields))})"
-        lines.append(f"{source}: {key}: {message}")
+            item["msg"] = unknown
+        lines.append(f"{source}: {describe_error(item, 'answers')}")
     return "\n".join(lines)
 
 
