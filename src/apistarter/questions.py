@@ -280,12 +280,15 @@ _IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 # sees) and no line or paragraph separators (Zl, Zp). The two joiners U+200C/U+200D stay:
 # Persian and Indic scripts and emoji sequences need them, and they reorder nothing.
 # Written out (as of Unicode 15.1) because deriving it takes most of a second; a test
-# checks it against unicodedata.
+# checks it against unicodedata. Characters beyond U+FFFF are the characters themselves,
+# not \U escapes, which JSON Schema's regex dialect lacks.
 FREE_TEXT_PATTERN = re.compile(
     r"[^\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2"
     r"\u180e\u200b\u200e-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff"
-    r"\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
-    r"\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]*"
+    r"\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+    r"]*"
 )
 MAX_NAME_LENGTH = 50
 MAX_TEXT_LENGTH = 500
