@@ -32,7 +32,7 @@ from packaging.version import Version
 
 from apistarter import __version__
 from apistarter.decision import Recommendation
-from apistarter.questions import DecisionAnswers, ProjectAnswers
+from apistarter.questions import SERVICE_LIMITS, DecisionAnswers, ProjectAnswers
 from apistarter.server import run_command
 from apistarter.template_source import (
     BUNDLE_NAME,
@@ -119,6 +119,7 @@ def template_data(
             "framework": recommendation.framework,
         },
         "load_test": recommendation.load_test.model_dump(mode="json"),
+        "limits": SERVICE_LIMITS,
         "adr": {
             "date": datetime.date.today().isoformat(),
             "recommended": recommendation.recommended,
