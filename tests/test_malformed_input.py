@@ -7,6 +7,8 @@ Text a person typed is printed as typed, even when it looks like Rich markup.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from typer.testing import CliRunner
 
 from apistarter.cli import app
 from apistarter.presets import POLICY_ENV
+
+from .harness import BIN
 
 runner = CliRunner()
 
@@ -125,3 +129,32 @@ def test_user_text_in_the_created_message_is_printed_literally(
 
     assert squeezed(f"Created {tmp_path / directory}") in squeezed(result.stdout)
     assert squeezed(f"cd {directory} &&") in squeezed(result.stdout)
+
+
+def _alias_bomb(top: str) -> str:
+    """A short YAML file whose ``top`` holds nested lists of 9**9 items through aliases."""
+    lines = ['l0: &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 9)]
+    return "\n".join([*lines, f"{top} [*l8]", ""])
+
+
+@pytest.mark.parametrize(
+    ("option", "top"),
+    [("--answers", "blocking_deps:"), ("--preset", "defaults:\n  blocking_deps:")],
+)
+def test_a_yaml_alias_bomb_is_refused_quickly_and_briefly(
+    option: str, top: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "bomb.yml"
+    path.write_text(_alias_bomb(top))
+    result = subprocess.run(
+        [str(BIN / "apistarter"), "decide", "--defaults", option, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,  # quoting the bad value in full never finished
+        env={**os.environ, "HOME": str(tmp_path / "home")},
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr) < 10_000

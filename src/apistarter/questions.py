@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import reprlib
 import sys
 import typing
 from dataclasses import dataclass
@@ -561,6 +562,13 @@ class AnswerError(ValueError):
     """Answers that cannot be used; the message names every bad key."""
 
 
+# A bad value quoted in a message: bounded, since a file's value may be any size or shape
+# (a YAML alias can make a short file hold a nested list of a billion items).
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 4, 4
+
+
 def describe_error(item: ErrorDetails, whole: str) -> str:
     """``key: problem`` for one validation error; a list item is named by its value.
 
@@ -569,11 +577,12 @@ def describe_error(item: ErrorDetails, whole: str) -> str:
     key = ".".join(str(part) for part in item["loc"] if not isinstance(part, int)) or whole
     message = item["msg"].removeprefix("Value error, ")
     if any(isinstance(part, int) for part in item["loc"]):
+        given = _SHORT.repr(item["input"])
         expected = (item.get("ctx") or {}).get("expected")
         if item["type"] == "literal_error" and expected:
-            message = f"{item['input']!r} is not one of {expected}"
+            message = f"{given} is not one of {expected}"
         else:
-            message = f"{item['input']!r}: {message}"
+            message = f"{given}: {message}"
     return f"{key}: {message}"
 
 
