@@ -28,6 +28,7 @@ from packaging.version import Version
 
 from apistarter import __version__
 from apistarter.decision import Recommendation
+from apistarter.deploy import plan_deploy
 from apistarter.questions import DecisionAnswers, ProjectAnswers
 from apistarter.server import run_command
 from apistarter.template_source import (
@@ -108,6 +109,7 @@ def template_data(
             "command": run_command(recommendation.server, project.package_name),
         },
         "load_test": recommendation.load_test.model_dump(mode="json"),
+        "deploy": plan_deploy(answers.deploy, recommendation.server).model_dump(mode="json"),
         "adr": {
             "date": datetime.date.today().isoformat(),
             "recommended": recommendation.recommended,
