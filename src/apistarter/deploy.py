@@ -40,6 +40,8 @@ MAX_REPLICAS = 10
 CPU_TARGET_PERCENT = 70
 # The Kubernetes version the manifests are validated against (kubernetes-validate).
 KUBERNETES_VERSION = "1.34.0"
+# checkov, run in its own environment (uvx): it pins libraries a project's tools need newer.
+CHECKOV_VERSION = "3.3.30"
 # Settings held in a Secret, never in a ConfigMap or the repository: the generated
 # settings' SecretStr fields (the service's own tests check the two agree).
 SECRET_SETTINGS = ("APP_API_KEY",)
@@ -88,6 +90,7 @@ class DeployPlan(BaseModel):
     max_replicas: int
     cpu_target_percent: int
     kubernetes_version: str
+    checkov_version: str
     # The server plan as the environment the platform sets (non-secret settings).
     env: dict[str, str]
     secrets: tuple[str, ...]
@@ -136,6 +139,7 @@ def plan_deploy(target: Deploy, plan: ServerPlan) -> DeployPlan:
         max_replicas=MAX_REPLICAS,
         cpu_target_percent=CPU_TARGET_PERCENT,
         kubernetes_version=KUBERNETES_VERSION,
+        checkov_version=CHECKOV_VERSION,
         env=plan_env(plan),
         secrets=SECRET_SETTINGS,
     )
