@@ -321,7 +321,7 @@ def _ci_validation(project: Path) -> str:
     return str(step["run"])
 
 
-def _require(*tools: str) -> None:
+def require(*tools: str) -> None:
     missing = [tool for tool in tools if shutil.which(tool, path=_tool_path()) is None]
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed (.ci/run installs it)")
@@ -336,13 +336,13 @@ def validate(project: Path, target: str) -> subprocess.CompletedProcess[str]:
     script = _ci_validation(project)
     env = {**os.environ, "PATH": _tool_path()}
     if target == "vm":
-        _require("systemd-analyze", "unshare")
+        require("systemd-analyze", "unshare")
         # CI links the program under /opt with sudo; here /opt is a private tmpfs of a
         # mount namespace (the test runs as root, so `sudo` is the command itself).
         script = "mount -t tmpfs none /opt\n" + script.replace("sudo ", "")
         args = ["unshare", "--mount", "bash", "-euo", "pipefail", "-c", script]
     else:
-        _require("kubectl", "uv") if target == "kubernetes" else _require("check-jsonschema")
+        require("kubectl", "uv") if target == "kubernetes" else require("check-jsonschema")
         args = ["bash", "-euo", "pipefail", "-c", script]
     return subprocess.run(
         args, cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
@@ -405,7 +405,7 @@ def test_artefact_is_valid_and_keeps_the_contract(
     result = validate(project, target)
     assert result.returncode == 0, result.stdout + result.stderr
     if target == "kubernetes":
-        _require("kubectl")
+        require("kubectl")
         # Every skipped check names its reason.
         for doc in _kustomize(project):
             for key, value in doc["metadata"].get("annotations", {}).items():
@@ -424,7 +424,7 @@ def test_platform_runs_probes_and_stops_the_service(
     framework: Framework, target: str, rendered: Callable[[Framework, str], Path]
 ) -> None:
     if target == "kubernetes":
-        _require("kubectl")
+        require("kubectl")
     project = rendered(framework, target)
     platform = READERS[target](project)
     result = exercise(platform, project, framework)
@@ -508,7 +508,7 @@ def test_contract_catches_a_broken_artefact(
     tmp_path: Path,
 ) -> None:
     if target == "kubernetes":
-        _require("kubectl")
+        require("kubectl")
     project = rendered("fastapi", target)
     path = _artefact(project, target) if path == "unit" else path
     broken = _broken_copy(project, tmp_path, path, old, new)
@@ -552,7 +552,7 @@ def test_kubernetes_validators_catch_a_broken_base(
     rendered: Callable[[Framework, str], Path],
     tmp_path: Path,
 ) -> None:
-    _require("kubectl", "uv")
+    require("kubectl", "uv")
     broken = _broken_copy(rendered("flask", "kubernetes"), tmp_path, path, old, new)
     result = validate(broken, "kubernetes")
     output = result.stdout + result.stderr
@@ -623,7 +623,7 @@ def test_the_platform_run_fails_on_a_broken_deployment(
     old: str, new: str, message: str, rendered: Callable[[Framework, str], Path], tmp_path: Path
 ) -> None:
     """A probe on a port nothing listens on, or a grace shorter than the drain, fails the run."""
-    _require("kubectl")
+    require("kubectl")
     broken = _broken_copy(
         rendered("fastapi", "kubernetes"), tmp_path, K8S + "deployment.yaml", old, new
     )
