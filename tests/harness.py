@@ -62,7 +62,7 @@ def write_previous_templates(destination: Path) -> None:
     for readme in destination.rglob("*README*"):
         lines = readme.read_text().splitlines(keepends=True)
         readme.write_text("".join(lines[:-3]))
-    for tree in destination.iterdir():
+    for tree in destination.glob("[!_]*/"):  # each framework's tree, not _shared
         for artefact in [*tree.glob("deploy"), *tree.glob("*compose.yaml*")]:
             if artefact.is_dir():
                 shutil.rmtree(artefact)

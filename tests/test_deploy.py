@@ -404,6 +404,9 @@ def test_artefact_is_valid_and_keeps_the_contract(
         assert (project / path).exists() == (other == target), path
     result = validate(project, target)
     assert result.returncode == 0, result.stdout + result.stderr
+    # The workflow that runs these checks is itself a valid GitHub Actions workflow.
+    workflow = ["check-jsonschema", "--builtin-schema", "vendor.github-workflows"]
+    run([*workflow, ".github/workflows/ci.yml"], project)
     if target == "kubernetes":
         require("kubectl")
         # Every skipped check names its reason.

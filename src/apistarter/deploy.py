@@ -43,7 +43,7 @@ KUBERNETES_VERSION = "1.34.0"
 # checkov, run in its own environment (uvx): it pins libraries a project's tools need newer.
 CHECKOV_VERSION = "3.3.30"
 # Settings held in a Secret, never in a ConfigMap or the repository: the generated
-# settings' SecretStr fields (the service's own tests check the two agree).
+# settings' SecretStr fields (each service's own tests/test_deploy.py checks the two agree).
 SECRET_SETTINGS = ("APP_API_KEY",)
 
 
