@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from apistarter.cli import app
 from apistarter.presets import POLICY_ENV
 
-from .harness import BIN
+from .harness import BIN, tree_state
 
 runner = CliRunner()
 
@@ -57,7 +57,7 @@ def test_a_malformed_file_is_one_line_and_exit_2(
     path.write_bytes(content)
     if how != "answers":
         message = POLICY_MESSAGE.get(message, message)
-    before = sorted(p.name for p in tmp_path.iterdir())
+    before = tree_state(tmp_path)
 
     result = runner.invoke(app, ["new", "svc", "--defaults", *_given_as(how, path, monkeypatch)])
 
@@ -65,7 +65,7 @@ def test_a_malformed_file_is_one_line_and_exit_2(
     assert message in result.stderr
     assert str(path) in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert tree_state(tmp_path) == before
 
 
 def test_a_directory_or_device_as_answers_file_is_refused(tmp_path: Path) -> None:
