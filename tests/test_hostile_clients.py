@@ -9,6 +9,7 @@ normal client sees meanwhile is checked with correctness deadlines, not timings.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -19,7 +20,15 @@ import pytest
 
 from apistarter.questions import Framework
 
-from .harness import dockerfile_instruction, free_port, get, render_service, serve
+from .harness import (
+    RunningServer,
+    dockerfile_instruction,
+    free_port,
+    get,
+    proc_stat_fields,
+    render_service,
+    serve,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -124,3 +133,83 @@ def test_liveness_port_answers_whatever_other_clients_do(
             time.sleep(0.2)
     late = [(status, round(took, 2)) for status, took in probes if status != 200 or took > 1]
     assert not late, f"probes failed or took over {PROBE_DEADLINE_S} s: {late}"
+
+
+def server_cpu_s(server: RunningServer) -> float:
+    """CPU seconds used so far by every process of the server (its session)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = proc_stat_fields(stat)
+        except OSError:
+            continue  # exited meanwhile
+        # proc(5): field 6 is the session id; 14 and 15 user and system time.
+        if int(fields[3]) == server.process.pid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def send_head(port: int, prefix: bytes, filler: bytes, total: int) -> bytes:
+    """Send ``prefix`` then ``filler`` repeated up to ``total`` bytes, then end the head.
+
+    Stops early when the server closes; returns whatever the server answered.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        try:
+            sock.sendall(prefix)
+            chunk = filler * max(1, 65_536 // len(filler))
+            sent = len(prefix)
+            while sent < total:
+                sock.sendall(chunk)
+                sent += len(chunk)
+            sock.sendall(b"\r\n\r\n")
+        except OSError:
+            pass  # the server hung up: what it said, if anything, is still readable
+        try:
+            return sock.recv(4096)
+        except OSError:
+            return b""
+
+
+OVERSIZED_HEADS = {
+    "request line": (b"GET /", b"a"),
+    "one header": (b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: ", b"a"),
+    "many headers": (b"GET /livez HTTP/1.1\r\nHost: x\r\n", b"X-Many: " + b"a" * 90 + b"\r\n"),
+}
+# Kubernetes (Uvicorn alone), a VM (Gunicorn with Uvicorn workers), Flask's Gunicorn.
+HEAD_LIMIT_PLANS = [
+    pytest.param("fastapi", {}, id="fastapi-uvicorn"),
+    pytest.param("fastapi", {"deploy": "vm"}, id="fastapi-gunicorn"),
+    pytest.param("flask", {}, id="flask-gthread"),
+    pytest.param("hybrid", {}, id="hybrid-uvicorn"),
+]
+
+
+@pytest.mark.parametrize(("framework", "answers"), HEAD_LIMIT_PLANS)
+def test_oversized_request_heads_are_refused_at_a_bounded_cost(
+    framework: Framework,
+    answers: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = render_service(tmp_path / "svc", framework, answers)
+    with serve(project, dockerfile_instruction(project, "CMD")) as server:
+        for name, (prefix, filler) in OVERSIZED_HEADS.items():
+            answer = send_head(server.port, prefix, filler, 1_000_000)
+            status = answer.split(b" ", 2)[1] if answer.startswith(b"HTTP/") else b"closed"
+            assert status in (b"431", b"414", b"400", b"closed"), (name, answer[:200])
+
+        # Three clients streaming 20 MB heads: the server stops reading each at the limit.
+        before = server_cpu_s(server)
+        floods = [
+            threading.Thread(target=send_head, args=(server.port, prefix, filler, 20_000_000))
+            for prefix, filler in OVERSIZED_HEADS.values()
+        ]
+        for flood in floods:
+            flood.start()
+        for flood in floods:
+            flood.join(timeout=60)
+        spent = server_cpu_s(server) - before
+        assert get(server.base_url + "/livez")[0] == 200
+    assert spent < 1.0, f"the server spent {spent:.1f} s of CPU on three refused heads"

@@ -42,6 +42,10 @@ GTHREAD_THREADS_MIN, GTHREAD_THREADS_MAX = 2, 100
 GEVENT_FROM_CONCURRENCY = 200
 # gevent cannot make these C drivers cooperative, so they would block every greenlet.
 GEVENT_INCOMPATIBLE = frozenset({"psycopg2"})
+# The request line and headers a server reads before the app sees anything. 16 KiB
+# holds large cookies and bearer tokens (Node.js and AWS ALB allow 16 KiB a line);
+# without a bound Uvicorn read a 100 MB header, 33 s of CPU for three such clients.
+MAX_HEADER_BYTES = 16_384
 
 
 class ServerPlan(BaseModel):
@@ -59,6 +63,8 @@ class ServerPlan(BaseModel):
     keepalive: int
     max_requests: int
     max_requests_jitter: int
+    # Request line plus headers, refused with 431 (or a closed connection) beyond it.
+    max_header_bytes: int = MAX_HEADER_BYTES
     why: tuple[str, ...]
 
 
