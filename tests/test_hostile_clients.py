@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from .harness import (
     proc_stat_fields,
     render_service,
     serve,
+    service_env,
 )
 
 pytestmark = pytest.mark.slow
@@ -213,3 +215,50 @@ def test_oversized_request_heads_are_refused_at_a_bounded_cost(
         spent = server_cpu_s(server) - before
         assert get(server.base_url + "/livez")[0] == 200
     assert spent < 1.0, f"the server spent {spent:.1f} s of CPU on three refused heads"
+
+
+SECRET = "s3cr3t-value"  # noqa: S105 - a value that must never show up
+INVALID_SETTINGS = {
+    "PORT": {"PORT": "abc"},
+    "WEB_THREADS": {"WEB_THREADS": "0"},
+    "WEB_CONCURRENCY": {"WEB_CONCURRENCY": "0"},
+    "WEB_GRACEFUL_TIMEOUT": {"WEB_GRACEFUL_TIMEOUT": "3", "WEB_SHUTDOWN_DELAY": "5"},
+    "APP_DOWNSTREAM_URL": {"APP_DOWNSTREAM_URL": f"postgres://orders:{SECRET}@db:5432/x"},
+}
+# A worker class that cannot serve the app, for a plan that runs Gunicorn.
+WRONG_WORKER_CLASS = {
+    "fastapi": ({"deploy": "vm"}, "sync"),
+    "flask": ({}, "uvicorn_worker.UvicornWorker"),
+    "hybrid": ({"deploy": "vm"}, "gthread"),
+}
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_settings_that_cannot_work_stop_the_start_with_one_line(
+    framework: Framework, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    answers, wrong_worker = WRONG_WORKER_CLASS[framework]
+    project = render_service(tmp_path / "svc", framework, answers)
+    cases = {**INVALID_SETTINGS, "WEB_WORKER_CLASS": {"WEB_WORKER_CLASS": wrong_worker}}
+    if framework == "hybrid":
+        cases["APP_LEGACY_PREFIX"] = {"APP_LEGACY_PREFIX": "/"}
+    for variable, environment in cases.items():
+        started = subprocess.run(
+            dockerfile_instruction(project, "CMD"),
+            cwd=project,
+            env={
+                **service_env(project),
+                "HOST": "127.0.0.1",
+                "PORT": str(free_port()),
+                **environment,
+            },
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        output = (started.stdout + started.stderr).strip().splitlines()
+        assert started.returncode == 1, (variable, started.returncode, output)
+        assert len(output) == 1 and variable in output[0], (variable, output)
+        assert "Traceback" not in output[0] and SECRET not in output[0]

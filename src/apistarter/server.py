@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict
 from apistarter.questions import DecisionAnswers, Framework
 
 UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
+# Gunicorn worker classes that can serve each kind of app: an ASGI app behind a WSGI
+# worker (sync, gthread, the usual platform default) answers every request with 500,
+# and a WSGI app behind an ASGI worker fails the same way. gevent only where the plan
+# installs it.
+ASGI_WORKER_CLASSES = (UVICORN_WORKER, "uvicorn_worker.UvicornH11Worker")
+WSGI_WORKER_CLASSES = ("gthread", "sync")
 
 # Kubernetes sends SIGKILL 30 s after SIGTERM by default; Docker Compose after 10 s.
 # Draining must finish before that, with a margin for the process to exit.
@@ -65,6 +71,8 @@ class ServerPlan(BaseModel):
     max_requests_jitter: int
     # Request line plus headers, refused with 431 (or a closed connection) beyond it.
     max_header_bytes: int = MAX_HEADER_BYTES
+    # What WEB_WORKER_CLASS may be set to; the service refuses to start with any other.
+    worker_classes: tuple[str, ...] = ASGI_WORKER_CLASSES
     why: tuple[str, ...]
 
 
@@ -200,6 +208,7 @@ def _flask_plan(answers: DecisionAnswers) -> ServerPlan:
     return ServerPlan(
         server="gunicorn",
         worker_class=worker_class,
+        worker_classes=(worker_class, *(c for c in WSGI_WORKER_CLASSES if c != worker_class)),
         workers=workers,
         threads=threads,
         max_requests=MAX_REQUESTS,
