@@ -72,7 +72,7 @@ class ServerPlan(BaseModel):
     # Request line plus headers, refused with 431 (or a closed connection) beyond it.
     max_header_bytes: int = MAX_HEADER_BYTES
     # What WEB_WORKER_CLASS may be set to; the service refuses to start with any other.
-    worker_classes: tuple[str, ...] = ASGI_WORKER_CLASSES
+    worker_classes: tuple[str, ...]
     why: tuple[str, ...]
 
 
@@ -162,6 +162,7 @@ def _asgi_plan(answers: DecisionAnswers) -> ServerPlan:
     return ServerPlan(
         server=server,
         worker_class=worker_class,
+        worker_classes=ASGI_WORKER_CLASSES,
         workers=workers,
         threads=threads,
         max_requests=MAX_REQUESTS if recycle else 0,
