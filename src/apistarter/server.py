@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict
 from apistarter.questions import DecisionAnswers, Framework
 
 UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
+# Gunicorn worker classes that can serve each kind of app: an ASGI app behind a WSGI
+# worker (sync, gthread, the usual platform default) answers every request with 500,
+# and a WSGI app behind an ASGI worker fails the same way. gevent only where the plan
+# installs it.
+ASGI_WORKER_CLASSES = (UVICORN_WORKER, "uvicorn_worker.UvicornH11Worker")
+WSGI_WORKER_CLASSES = ("gthread", "sync")
 
 # Kubernetes sends SIGKILL 30 s after SIGTERM by default; Docker Compose after 10 s.
 # Draining must finish before that, with a margin for the process to exit.
@@ -42,6 +48,10 @@ GTHREAD_THREADS_MIN, GTHREAD_THREADS_MAX = 2, 100
 GEVENT_FROM_CONCURRENCY = 200
 # gevent cannot make these C drivers cooperative, so they would block every greenlet.
 GEVENT_INCOMPATIBLE = frozenset({"psycopg2"})
+# The request line and headers a server reads before the app sees anything. 16 KiB
+# holds large cookies and bearer tokens (Node.js and AWS ALB allow 16 KiB a line);
+# without a bound Uvicorn read a 100 MB header, 33 s of CPU for three such clients.
+MAX_HEADER_BYTES = 16_384
 
 
 class ServerPlan(BaseModel):
@@ -59,6 +69,10 @@ class ServerPlan(BaseModel):
     keepalive: int
     max_requests: int
     max_requests_jitter: int
+    # Request line plus headers, refused with 431 (or a closed connection) beyond it.
+    max_header_bytes: int = MAX_HEADER_BYTES
+    # What WEB_WORKER_CLASS may be set to; the service refuses to start with any other.
+    worker_classes: tuple[str, ...]
     why: tuple[str, ...]
 
 
@@ -148,6 +162,7 @@ def _asgi_plan(answers: DecisionAnswers) -> ServerPlan:
     return ServerPlan(
         server=server,
         worker_class=worker_class,
+        worker_classes=ASGI_WORKER_CLASSES,
         workers=workers,
         threads=threads,
         max_requests=MAX_REQUESTS if recycle else 0,
@@ -194,6 +209,7 @@ def _flask_plan(answers: DecisionAnswers) -> ServerPlan:
     return ServerPlan(
         server="gunicorn",
         worker_class=worker_class,
+        worker_classes=(worker_class, *(c for c in WSGI_WORKER_CLASSES if c != worker_class)),
         workers=workers,
         threads=threads,
         max_requests=MAX_REQUESTS,
