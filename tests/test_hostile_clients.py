@@ -25,6 +25,7 @@ from .harness import (
     RunningServer,
     dockerfile_instruction,
     free_port,
+    front_proxy,
     get,
     proc_stat_fields,
     render_service,
@@ -80,6 +81,25 @@ class Attackers:
                             sock.send(bytes([byte]))
                         except OSError:
                             break
+
+        for _ in range(count):
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def slow_headers(self, port: int, count: int, every_s: float = 1.0) -> None:
+        """Clients that start a request and add a header line now and then, never ending it."""
+
+        def run() -> None:
+            sock = self._connect(port)
+            if sock is None:
+                return
+            try:
+                sock.send(b"GET /v1/items HTTP/1.1\r\nHost: x\r\n")
+                while not self._stop.wait(every_s):
+                    sock.send(b"X-Slow: a\r\n")
+            except OSError:
+                return
 
         for _ in range(count):
             thread = threading.Thread(target=run, daemon=True)
@@ -262,3 +282,38 @@ def test_settings_that_cannot_work_stop_the_start_with_one_line(
         assert started.returncode == 1, (variable, started.returncode, output)
         assert len(output) == 1 and variable in output[0], (variable, output)
         assert "Traceback" not in output[0] and SECRET not in output[0]
+
+
+# Every server plan the engine can choose (see test_shutdown.py for the same list).
+MAIN_PORT_PLANS = [
+    pytest.param("fastapi", {"deploy": "kubernetes"}, id="fastapi-uvicorn"),
+    pytest.param("fastapi", {"deploy": "compose"}, id="fastapi-uvicorn-workers"),
+    pytest.param("fastapi", {"deploy": "vm"}, id="fastapi-gunicorn-uvicorn"),
+    pytest.param("hybrid", {"deploy": "kubernetes"}, id="hybrid-uvicorn"),
+    pytest.param("flask", {"workload": "io-bound"}, id="flask-gthread"),
+    pytest.param("flask", {"workload": "io-bound", "peak_concurrency": 500}, id="flask-gevent"),
+    pytest.param("flask", {"workload": "cpu-bound"}, id="flask-sync"),
+]
+SLOW_CLIENTS = 200
+
+
+@pytest.mark.parametrize(("framework", "answers"), MAIN_PORT_PLANS)
+def test_slow_header_clients_do_not_stop_normal_requests(
+    framework: Framework,
+    answers: dict[str, object],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = render_service(tmp_path / "svc", framework, answers)
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(serve(project, dockerfile_instruction(project, "CMD")))
+        port = server.port
+        if (project / "deploy" / "nginx.conf").exists():  # the plan puts a proxy in front
+            port = stack.enter_context(front_proxy(project, server.port, tmp_path / "nginx"))
+        crowd = stack.enter_context(attackers())
+        crowd.slow_headers(port, SLOW_CLIENTS)
+        time.sleep(2)  # every slow client connected and started its request
+        answered = [timed_get(f"http://127.0.0.1:{port}/v1/items", 5) for _ in range(5)]
+    late = [(status, round(took, 2)) for status, took in answered]
+    assert all(status == 200 and took < REQUEST_DEADLINE_S for status, took in answered), late
