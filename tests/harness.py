@@ -45,12 +45,8 @@ def render_service(
     return new_project(destination, template_data(names, decision, recommendation))
 
 
-# Where each framework's service serves its OpenAPI schema.
-OPENAPI_PATHS = {
-    "fastapi": "/openapi.json",
-    "flask": "/docs/openapi.json",
-    "hybrid": "/openapi.json",
-}
+# Where every framework's service serves its OpenAPI schema.
+OPENAPI_PATH = "/openapi.json"
 # The template version older services are made with in update tests and benchmarks.
 PREVIOUS_VERSION = "0.0.1"
 

@@ -9,6 +9,8 @@ normal client sees meanwhile is checked with correctness deadlines, not timings.
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import socket
 import subprocess
@@ -22,6 +24,7 @@ import pytest
 from apistarter.questions import Framework
 
 from .harness import (
+    OPENAPI_PATH,
     RunningServer,
     dockerfile_instruction,
     free_port,
@@ -317,3 +320,84 @@ def test_slow_header_clients_do_not_stop_normal_requests(
         answered = [timed_get(f"http://127.0.0.1:{port}/v1/items", 5) for _ in range(5)]
     late = [(status, round(took, 2)) for status, took in answered]
     assert all(status == 200 and took < REQUEST_DEADLINE_S for status, took in answered), late
+
+
+def request(
+    port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One raw request: status, lower-cased headers, body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body or None, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+JSON = {"Content-Type": "application/json"}
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+# FastAPI (Uvicorn alone), Flask (Gunicorn gthread), the hybrid on a VM (Gunicorn + Uvicorn).
+SAME_ANSWER_PLANS = [
+    pytest.param("fastapi", {}, id="fastapi-uvicorn"),
+    pytest.param("flask", {}, id="flask-gthread"),
+    pytest.param("hybrid", {"deploy": "vm"}, id="hybrid-gunicorn-uvicorn"),
+]
+
+
+@pytest.mark.parametrize(("framework", "answers"), SAME_ANSWER_PLANS)
+def test_every_framework_answers_alike(
+    framework: Framework,
+    answers: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = render_service(tmp_path / "svc", framework, answers)
+    with serve(project, dockerfile_instruction(project, "CMD")) as server:
+        port = server.port
+        # Redirects never point at the host a client claims to be.
+        redirects = []
+        for path in ("/docs", "/docs/", "/v1/items/"):
+            status, headers, _ = request(port, "GET", path, headers={"Host": "evil.example"})
+            if 300 <= status < 400:
+                redirects.append(headers["location"])
+        assert redirects and not any("evil.example" in r for r in redirects), redirects
+
+        # The schema and the docs at the same paths everywhere.
+        assert request(port, "GET", OPENAPI_PATH)[0] == 200
+        assert request(port, "GET", "/docs")[0] in (200, 308)
+        schema = json.loads(request(port, "GET", OPENAPI_PATH)[2])
+
+        # Malformed bodies, any depth: 400 when they cannot be parsed, 422 when not JSON.
+        answered = {
+            ("post", "/v1/items", "deep"): request(port, "POST", "/v1/items", DEEP_JSON, JSON),
+            ("post", "/v1/items", "invalid"): request(port, "POST", "/v1/items", b"{no", JSON),
+            ("get", "/v1/items/{item_id}", "abc"): request(port, "GET", "/v1/items/abc"),
+        }
+        statuses = {case: status for case, (status, _, _) in answered.items()}
+        assert statuses == {
+            ("post", "/v1/items", "deep"): 400,
+            ("post", "/v1/items", "invalid"): 422,
+            ("get", "/v1/items/{item_id}", "abc"): 422,
+        }
+        for (method, path, _), (status, _, body) in answered.items():
+            assert str(status) in schema["paths"][path][method]["responses"], (path, status)
+            assert set(json.loads(body)) == {"error", "request_id"}
+        path_error = json.loads(answered["get", "/v1/items/{item_id}", "abc"][2])
+        assert path_error["error"]["fields"][0]["loc"] == ["path", "item_id"]
+
+        if framework == "hybrid":  # the mounted Flask example validates its query too
+            for bad in ("abc", "99999", "-1"):
+                status, _, body = request(port, "GET", f"/legacy/demo/io?delay_ms={bad}")
+                assert status == 422, (bad, body)
+        output = server.output()
+
+    # Every line the server wrote is JSON, the server's own included.
+    not_json = []
+    for line in output.splitlines():
+        try:
+            json.loads(line)
+        except ValueError:
+            not_json.append(line)
+    assert not not_json, not_json[:5]
