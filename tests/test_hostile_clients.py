@@ -9,6 +9,8 @@ normal client sees meanwhile is checked with correctness deadlines, not timings.
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import socket
 import subprocess
@@ -22,9 +24,11 @@ import pytest
 from apistarter.questions import Framework
 
 from .harness import (
+    OPENAPI_PATH,
     RunningServer,
     dockerfile_instruction,
     free_port,
+    front_proxy,
     get,
     proc_stat_fields,
     render_service,
@@ -80,6 +84,25 @@ class Attackers:
                             sock.send(bytes([byte]))
                         except OSError:
                             break
+
+        for _ in range(count):
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def slow_headers(self, port: int, count: int, every_s: float = 1.0) -> None:
+        """Clients that start a request and add a header line now and then, never ending it."""
+
+        def run() -> None:
+            sock = self._connect(port)
+            if sock is None:
+                return
+            try:
+                sock.send(b"GET /v1/items HTTP/1.1\r\nHost: x\r\n")
+                while not self._stop.wait(every_s):
+                    sock.send(b"X-Slow: a\r\n")
+            except OSError:
+                return
 
         for _ in range(count):
             thread = threading.Thread(target=run, daemon=True)
@@ -262,3 +285,119 @@ def test_settings_that_cannot_work_stop_the_start_with_one_line(
         assert started.returncode == 1, (variable, started.returncode, output)
         assert len(output) == 1 and variable in output[0], (variable, output)
         assert "Traceback" not in output[0] and SECRET not in output[0]
+
+
+# Every server plan the engine can choose (see test_shutdown.py for the same list).
+MAIN_PORT_PLANS = [
+    pytest.param("fastapi", {"deploy": "kubernetes"}, id="fastapi-uvicorn"),
+    pytest.param("fastapi", {"deploy": "compose"}, id="fastapi-uvicorn-workers"),
+    pytest.param("fastapi", {"deploy": "vm"}, id="fastapi-gunicorn-uvicorn"),
+    pytest.param("hybrid", {"deploy": "kubernetes"}, id="hybrid-uvicorn"),
+    pytest.param("flask", {"workload": "io-bound"}, id="flask-gthread"),
+    pytest.param("flask", {"workload": "io-bound", "peak_concurrency": 500}, id="flask-gevent"),
+    pytest.param("flask", {"workload": "cpu-bound"}, id="flask-sync"),
+]
+SLOW_CLIENTS = 200
+
+
+@pytest.mark.parametrize(("framework", "answers"), MAIN_PORT_PLANS)
+def test_slow_header_clients_do_not_stop_normal_requests(
+    framework: Framework,
+    answers: dict[str, object],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = render_service(tmp_path / "svc", framework, answers)
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(serve(project, dockerfile_instruction(project, "CMD")))
+        port = server.port
+        if (project / "deploy" / "nginx.conf").exists():  # the plan puts a proxy in front
+            port = stack.enter_context(front_proxy(project, server.port, tmp_path / "nginx"))
+        crowd = stack.enter_context(attackers())
+        crowd.slow_headers(port, SLOW_CLIENTS)
+        time.sleep(2)  # every slow client connected and started its request
+        answered = [timed_get(f"http://127.0.0.1:{port}/v1/items", 5) for _ in range(5)]
+    late = [(status, round(took, 2)) for status, took in answered]
+    assert all(status == 200 and took < REQUEST_DEADLINE_S for status, took in answered), late
+
+
+def request(
+    port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One raw request: status, lower-cased headers, body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body or None, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+JSON = {"Content-Type": "application/json"}
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+# FastAPI (Uvicorn alone), Flask (Gunicorn gthread), the hybrid on a VM (Gunicorn + Uvicorn).
+SAME_ANSWER_PLANS = [
+    pytest.param("fastapi", {}, id="fastapi-uvicorn"),
+    pytest.param("flask", {}, id="flask-gthread"),
+    pytest.param("hybrid", {"deploy": "vm"}, id="hybrid-gunicorn-uvicorn"),
+]
+
+
+@pytest.mark.parametrize(("framework", "answers"), SAME_ANSWER_PLANS)
+def test_every_framework_answers_alike(
+    framework: Framework,
+    answers: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = render_service(tmp_path / "svc", framework, answers)
+    with serve(project, dockerfile_instruction(project, "CMD")) as server:
+        port = server.port
+        # Redirects never point at the host a client claims to be.
+        redirects = []
+        for path in ("/docs", "/docs/", "/v1/items/"):
+            status, headers, _ = request(port, "GET", path, headers={"Host": "evil.example"})
+            if 300 <= status < 400:
+                redirects.append(headers["location"])
+        assert redirects and not any("evil.example" in r for r in redirects), redirects
+
+        # The schema and the docs at the same paths everywhere.
+        assert request(port, "GET", OPENAPI_PATH)[0] == 200
+        assert request(port, "GET", "/docs")[0] in (200, 308)
+        schema = json.loads(request(port, "GET", OPENAPI_PATH)[2])
+
+        # Malformed bodies, any depth: 400 when they cannot be parsed, 422 when not JSON.
+        answered = {
+            ("post", "/v1/items", "deep"): request(port, "POST", "/v1/items", DEEP_JSON, JSON),
+            ("post", "/v1/items", "invalid"): request(port, "POST", "/v1/items", b"{no", JSON),
+            ("get", "/v1/items/{item_id}", "abc"): request(port, "GET", "/v1/items/abc"),
+        }
+        statuses = {case: status for case, (status, _, _) in answered.items()}
+        assert statuses == {
+            ("post", "/v1/items", "deep"): 400,
+            ("post", "/v1/items", "invalid"): 422,
+            ("get", "/v1/items/{item_id}", "abc"): 422,
+        }
+        for (method, path, _), (status, _, body) in answered.items():
+            assert str(status) in schema["paths"][path][method]["responses"], (path, status)
+            assert set(json.loads(body)) == {"error", "request_id"}
+        path_error = json.loads(answered["get", "/v1/items/{item_id}", "abc"][2])
+        assert path_error["error"]["fields"][0]["loc"] == ["path", "item_id"]
+
+        if framework == "hybrid":  # the mounted Flask example validates its query too
+            for bad in ("abc", "99999", "-1"):
+                status, _, body = request(port, "GET", f"/legacy/demo/io?delay_ms={bad}")
+                assert status == 422, (bad, body)
+        output = server.output()
+
+    # Every line the server wrote is JSON, the server's own included.
+    not_json = []
+    for line in output.splitlines():
+        try:
+            json.loads(line)
+        except ValueError:
+            not_json.append(line)
+    assert not not_json, not_json[:5]
