@@ -95,9 +95,9 @@ def measure(workspace: Workspace, seconds: int) -> list[FeatureResult]:
         }
         python = service.bin_dir / "python"
         command = ["taskset", "-c", SERVER_CORE, str(python), str(DRIVER), json.dumps(spec)]
-        done = subprocess.run(
-            command, capture_output=True, text=True, check=True, cwd=service.project
-        )
+        done = subprocess.run(command, capture_output=True, text=True, cwd=service.project)
+        if done.returncode != 0:
+            raise RuntimeError(f"{row.label}: bench/inprocess.py failed:\n{done.stderr}")
         results.append(FeatureResult(row.label, row.framework, json.loads(done.stdout)))
     return results
 
