@@ -56,12 +56,12 @@ FEATURES = (
         lambda t: t["middleware"] - t["routes"],
     ),
     Feature(
-        "Request log line (JSON on stdout; off with APP_LOG_LEVEL=WARNING)",
-        lambda t: t["full"] - t["middleware"],
+        "Of that: a fresh request id rather than the caller's X-Request-ID",
+        lambda t: t["full"] - t["full_caller_id"],
     ),
     Feature(
-        "Of which: a fresh request id rather than the caller's X-Request-ID",
-        lambda t: t["full"] - t["full_caller_id"],
+        "Request log line (JSON on stdout; off with APP_LOG_LEVEL=WARNING)",
+        lambda t: t["full"] - t["middleware"],
     ),
     Feature("Generated service, in total", lambda t: t["full"]),
     Feature("Added by the service over its twin", lambda t: t["full"] - t["twin"]),
