@@ -58,11 +58,18 @@ PREVIOUS_VERSION = "0.0.1"
 
 
 def write_previous_templates(destination: Path) -> None:
-    """The template tree as version PREVIOUS_VERSION had it: every README lacks its last lines."""
+    """The template tree as version PREVIOUS_VERSION had it: every README lacks its last
+    lines, and there are no deploy artefacts (Kubernetes, Compose, systemd) yet."""
     shutil.copytree(templates_dir(), destination)
     for readme in destination.rglob("*README*"):
         lines = readme.read_text().splitlines(keepends=True)
         readme.write_text("".join(lines[:-3]))
+    for tree in destination.glob("[!_]*/"):  # each framework's tree, not _shared
+        for artefact in [*tree.glob("deploy"), *tree.glob("*compose.yaml*")]:
+            if artefact.is_dir():
+                shutil.rmtree(artefact)
+            else:
+                artefact.unlink()
 
 
 def render_previous(destination: Path, framework: Framework = "fastapi") -> Path:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -13,12 +14,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
-from rich.prompt import Prompt
+from rich.prompt import InvalidResponse, Prompt
 from rich.table import Table
+from rich.text import Text
 
 from apistarter import __version__, workflow
 from apistarter.answers import load_answers_file, parse_set_options
-from apistarter.decision import FRAMEWORK_NAMES, Recommendation, decide
+from apistarter.decision import FRAMEWORK_NAMES, Reason, Recommendation, decide
 from apistarter.interpreters import interpreter, versions_on_path
 from apistarter.presets import (
     Preset,
@@ -90,7 +92,8 @@ TemplateOption = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Messages quote user input (names, paths, answers): printed literally, never as markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -114,34 +117,59 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _prompt(question: Question, answered: dict[str, Any]) -> Any:
-    """Ask one question until the answer is valid; `?` shows its help line."""
-    default = (
-        ",".join(question.default)
-        if isinstance(question.default, tuple)
-        else ("y" if question.default else "n")
-        if question.kind == "bool"
-        else str(question.default)
-    )
-    label = f"[bold]{question.text}[/]"
+class _ChoicePrompt(Prompt):
+    """A choice prompt that takes a unique prefix (fa -> fastapi) and names the choices
+    when it refuses a reply."""
+
+    def process_response(self, value: str) -> str:
+        reply = value.strip()
+        choices = self.choices or []
+        matches = [c for c in choices if c == reply] or [
+            c for c in choices if reply and c.startswith(reply)
+        ]
+        if len(matches) == 1:
+            return matches[0]
+        problem = f"could be {' or '.join(matches)}" if matches else "is not one of the choices"
+        valid = ", ".join(c for c in choices if c != "?")
+        raise InvalidResponse(
+            f"[prompt.invalid]{escape(repr(reply))} {problem}: {escape(valid)} (? for help)"
+        )
+
+
+def _ask(label: str, help_text: str, default: str, choices: Sequence[str] = ()) -> str:
+    """One reply to a prompt; `?` shows the help line and asks again."""
     while True:
-        if question.kind == "choice":
-            reply = Prompt.ask(label, choices=[*question.choices, "?"], default=default)
-        elif question.kind == "bool":
-            reply = Prompt.ask(label, choices=["y", "n", "?"], default=default)
+        if choices:
+            reply = _ChoicePrompt.ask(label, choices=[*choices, "?"], default=default)
         else:
-            hint = f" [dim]({', '.join(question.choices)})[/]" if question.choices else ""
-            reply = Prompt.ask(f"{label}{hint} [dim](? for help)[/]", default=default)
-        if reply.strip() == "?":
-            out.print(f"  [dim]{escape(question.help)}[/]")
-            continue
-        value: Any = reply == "y" if question.kind == "bool" else reply
+            reply = Prompt.ask(f"{label} [dim](? for help)[/]", default=default)
+        if reply.strip() != "?":
+            return reply
+        out.print(Text(f"  {help_text}", style="dim"))
+
+
+def _prompt(question: Question, answered: dict[str, Any]) -> Any:
+    """Ask one question until the answer is valid."""
+    label = f"[bold]{question.text}[/]"
+    choices: tuple[str, ...] = ()
+    if question.kind == "bool":
+        choices, default = ("yes", "no"), "yes" if question.default else "no"
+    elif question.kind == "choice":
+        choices, default = question.choices, str(question.default)
+    elif question.kind == "list":
+        label += f" [dim]({', '.join(question.choices)})[/]"
+        default = ",".join(question.default)
+    else:
+        default = str(question.default)
+    while True:
+        reply = _ask(label, question.help, default, choices)
+        value: Any = reply == "yes" if question.kind == "bool" else reply
         # Checked in the context it needs (route counts exist only for existing code).
         context = {"codebase": answered.get("codebase", "new"), question.id: value}
         try:
             parse_answers(context, "your answer")
         except AnswerError as error:
-            out.print(f"  [red]{escape(str(error))}[/]")
+            out.print(Text(f"  {error}", style="red"))
             continue
         return value
 
@@ -175,10 +203,12 @@ def _collect(
     broken = broken_locks(given, locks, raw)
     if broken:
         raise AnswerError("\n".join(broken))
-    wanted = [q for q in DECISION_QUESTIONS if applies(q.id, raw)]
+    # In the order questions.py declares them, so a follow-up comes right after the
+    # answer it depends on; each is asked only if it applies given the answers so far.
+    wanted = list(DECISION_QUESTIONS)
     if ask_project:
         wanted = [q for q in PROJECT_QUESTIONS if q.id not in OPTIONAL_PROJECT_ANSWERS] + wanted
-    missing = [q for q in wanted if q.id not in raw]
+    missing = [q for q in wanted if q.id not in raw and applies(q.id, raw)]
     if missing and not defaults:
         if not interactive:
             names = ", ".join(q.id for q in missing)
@@ -188,18 +218,13 @@ def _collect(
             )
         _introduce(presets)
         group = ""
-        for question in missing:
+        for question in wanted:
+            if question.id in raw or not applies(question.id, raw):
+                continue
             if question.group != group:
                 group = question.group
                 out.rule(f"[bold]{group}[/]", align="left")
             raw[question.id] = _prompt(question, raw)
-            # A later question may apply only because of this answer.
-            if question.id == "codebase":
-                missing.extend(
-                    q
-                    for q in DECISION_QUESTIONS
-                    if q.id not in raw and q not in missing and applies(q.id, raw)
-                )
     return parse_answers(raw, source)
 
 
@@ -217,31 +242,38 @@ def _show(recommendation: Recommendation) -> None:
     body.add_column(style="bold", no_wrap=True)
     body.add_column()
     for reason in recommendation.reasons:
-        body.add_row("why", f"{reason.text} [dim]({reason.answer}; {reason.source})[/]")
+        body.add_row("why", _cited(reason))
     for warning in recommendation.warnings:
-        body.add_row(
-            "[yellow]watch[/]", f"{warning.text} [dim]({warning.answer}; {warning.source})[/]"
-        )
+        body.add_row("[yellow]watch[/]", _cited(warning))
     plan = recommendation.server
     worker = f" {plan.worker_class}" if plan.worker_class else ""
     body.add_row(
         "server",
-        f"{plan.server}{worker}, {plan.workers} worker(s) x {plan.threads} thread(s), "
-        f"timeout {plan.timeout}s, graceful {plan.graceful_timeout}s "
-        f"(serving {plan.shutdown_delay}s of it not ready), keep-alive {plan.keepalive}s",
+        Text(
+            f"{plan.server}{worker}, {plan.workers} worker(s) x {plan.threads} thread(s), "
+            f"timeout {plan.timeout}s, graceful {plan.graceful_timeout}s "
+            f"(serving {plan.shutdown_delay}s of it not ready), keep-alive {plan.keepalive}s"
+        ),
     )
     for line in plan.why:
-        body.add_row("", f"[dim]{line}[/]")
+        body.add_row("", Text(line, style="dim"))
     for alternative in recommendation.alternatives:
         body.add_row(
             "instead",
-            f"{FRAMEWORK_NAMES[alternative.framework]}: + {' + '.join(alternative.pros[:2])} "
-            f"- {' - '.join(alternative.cons[:2])}",
+            Text(
+                f"{FRAMEWORK_NAMES[alternative.framework]}: + {' + '.join(alternative.pros[:2])} "
+                f"- {' - '.join(alternative.cons[:2])}"
+            ),
         )
     title = f"Recommendation: {FRAMEWORK_NAMES[recommendation.recommended]}"
     if recommendation.overridden:
         title += f" (chosen: {FRAMEWORK_NAMES[recommendation.framework]})"
     out.print(Panel(body, title=title, title_align="left", border_style="cyan"))
+
+
+def _cited(reason: Reason) -> Text:
+    """A reason or warning and, dimmed, the answers it read and its source; all literal."""
+    return Text.assemble(reason.text, " ", (f"({reason.answer}; {reason.source})", "dim"))
 
 
 @app.command("decide")
@@ -283,18 +315,37 @@ def _presets(preset: str | None) -> tuple[Preset, ...]:
     return tuple(p for p in (chosen, policy) if p is not None)
 
 
+_CHOOSE_HELP = (
+    "Enter keeps the recommendation. Another framework is shown with its own server plan "
+    "and warnings, and written only once you confirm it; the ADR records the override."
+)
+
+
 def _choose(
     recommendation: Recommendation, answers: DecisionAnswers, allowed: tuple[Framework, ...]
 ) -> Recommendation:
-    """Let a person accept the recommendation or pick another allowed framework."""
+    """Accept the recommendation, or see another allowed framework's plan and confirm it."""
     default = recommendation.recommended
-    pick = Prompt.ask(
-        "Framework to generate",
-        choices=list(allowed),
-        default=default if default in allowed else allowed[0],
-    )
-    chosen = next(f for f in allowed if f == pick)
-    return recommendation if chosen == recommendation.framework else decide(answers, chosen)
+    while True:
+        pick = _ask(
+            "Framework to generate",
+            _CHOOSE_HELP,
+            default if default in allowed else allowed[0],
+            allowed,
+        )
+        chosen = next(f for f in allowed if f == pick)
+        if chosen == recommendation.framework:
+            return recommendation
+        alternative = decide(answers, chosen)
+        _show(alternative)
+        confirmed = _ask(
+            f"Generate {FRAMEWORK_NAMES[chosen]} with this plan?",
+            "yes writes the service as shown; no goes back to the choice of framework.",
+            "yes",
+            ("yes", "no"),
+        )
+        if confirmed == "yes":
+            return alternative
 
 
 @app.command("new")
@@ -424,7 +475,7 @@ def presets_command(
     table = Table("preset", "for", "answers")
     for p in presets:
         given = ", ".join(f"{k}={v}" for k, v in p.content.defaults.items())
-        table.add_row(p.name, p.content.summary, f"[dim]{escape(given)}[/]")
+        table.add_row(p.name, Text(p.content.summary), Text(given, style="dim"))
     out.print(table)
 
 
@@ -527,7 +578,7 @@ def template_command() -> None:
         source = ensure_template_source()
     except RenderError as error:
         raise _fail(str(error)) from None
-    out.print(f"Template source: {source} (renders {template_version_ref()})")
+    out.print(f"Template source: {source} (renders {template_version_ref()})", markup=False)
 
 
 @app.command("questions")

@@ -32,7 +32,8 @@ from packaging.version import Version
 
 from apistarter import __version__
 from apistarter.decision import Recommendation
-from apistarter.questions import DecisionAnswers, ProjectAnswers
+from apistarter.deploy import plan_deploy
+from apistarter.questions import SERVICE_LIMITS, DecisionAnswers, ProjectAnswers
 from apistarter.server import run_command
 from apistarter.template_source import (
     BUNDLE_NAME,
@@ -119,6 +120,8 @@ def template_data(
             "framework": recommendation.framework,
         },
         "load_test": recommendation.load_test.model_dump(mode="json"),
+        "limits": SERVICE_LIMITS,
+        "deploy": plan_deploy(answers.deploy, recommendation.server).model_dump(mode="json"),
         "adr": {
             "date": datetime.date.today().isoformat(),
             "recommended": recommendation.recommended,
