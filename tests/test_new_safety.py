@@ -228,3 +228,20 @@ def test_a_template_that_needs_trust_is_refused(sandbox: Path, tmp_path: Path) -
     message = _refused(sandbox, str(sandbox / "svc"), "--template", str(fork))
 
     assert "--trust" in message
+
+
+def test_backups_left_by_a_killed_force_run_are_kept_and_named(sandbox: Path) -> None:
+    target = sandbox / "svc"
+    target.mkdir()
+    (target / "README.md").write_text("half-replaced\n")
+    backup = sandbox / ".svc.00112233445566aa" / ".apistarter-backup"
+    backup.mkdir(parents=True)
+    (backup / "README.md").write_text("the user's original\n")
+
+    result = _new(str(target), "--force")
+
+    assert result.exit_code == 0, result.output
+    assert (backup / "README.md").read_text() == "the user's original\n"
+    assert f"{backup} holds files an interrupted --force run replaced" in " ".join(
+        result.stderr.split()
+    )

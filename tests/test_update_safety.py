@@ -7,6 +7,11 @@ every failure part-way restores it the same way and exits 1.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import copier
@@ -223,4 +228,33 @@ def test_plain_copier_refuses_a_framework_switch(project: Path) -> None:
         copier.run_update(
             project, data={"framework": "flask"}, defaults=True, overwrite=True, quiet=True
         )
+    assert tree_state(project) == before
+
+
+def test_ctrl_c_during_a_real_update_restores_everything(project: Path, tmp_path: Path) -> None:
+    """SIGINT to the CLI process while Copier is at work (its scratch directories exist)."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    before = tree_state(project)
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apistarter", "update", str(project), "--set", "deploy=vm"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    # Copier's old and new copies: the update proper has begun.
+    while not any(p.name.startswith("copier._main.old_copy") for p in scratch.iterdir()):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert "restored" in stderr
     assert tree_state(project) == before

@@ -241,6 +241,8 @@ class NewResult:
     untracked: tuple[str, ...] = ()
     # Staging directories of earlier runs that were killed, removed now.
     leftovers: tuple[str, ...] = ()
+    # Backups of files a killed --force run had replaced: kept for the user.
+    backups: tuple[str, ...] = ()
 
 
 def new_project(
@@ -272,7 +274,7 @@ def new_project(
     claim: int | None = None
     try:
         with _refusing_os_errors(), _locked(parent):
-            leftovers = _remove_leftovers(parent, destination.name)
+            leftovers, backups = _remove_leftovers(parent, destination.name)
             staging.mkdir()
             claim = _claim(staging)
         _copy(data, staging, template)
@@ -292,7 +294,7 @@ def new_project(
         if claim is not None:
             os.close(claim)
         _remove(staging)
-    return NewResult(destination, overwritten, untracked, leftovers)
+    return NewResult(destination, overwritten, untracked, leftovers, backups)
 
 
 @contextlib.contextmanager
@@ -317,10 +319,14 @@ def _claim(directory: Path) -> int:
     return descriptor
 
 
-def _remove_leftovers(parent: Path, name: str) -> tuple[str, ...]:
-    """Remove staging directories for ``name`` whose run was killed (no one holds them)."""
+def _remove_leftovers(parent: Path, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Remove staging directories for ``name`` whose run was killed (no one holds them).
+
+    Returns (removed, kept): one holding a backup of files a --force run had replaced
+    is kept, and named, so the user can restore them.
+    """
     prefix = f".{name}."
-    removed = []
+    removed, kept = [], []
     for entry in parent.iterdir():
         if not entry.name.startswith(prefix) or not _STAGING.fullmatch(entry.name[len(prefix) :]):
             continue
@@ -331,13 +337,18 @@ def _remove_leftovers(parent: Path, name: str) -> tuple[str, ...]:
         except BlockingIOError:
             continue  # another run is rendering into it right now
         try:
-            _remove(entry)
+            if (entry / BACKUP).is_dir():
+                kept.append(str(entry / BACKUP))
+            else:
+                _remove(entry)
+                removed.append(entry.name)
         finally:
             os.close(claim)
-        removed.append(entry.name)
-    return tuple(sorted(removed))
+    return tuple(sorted(removed)), tuple(sorted(kept))
 
 
+# Inside a staging directory: the user's files --force replaces, until it has committed.
+BACKUP = ".apistarter-backup"
 _STAGING = re.compile(r"[0-9a-f]{16}")
 
 
@@ -474,7 +485,7 @@ def _merge_into(
     files = [p.relative_to(staging).as_posix() for p in rendered if not p.is_dir()]
     new_repository = not (destination / ".git").exists()
     untracked = [p for p in _files_under(destination) if p not in set(files)]
-    backup = staging / ".apistarter-backup"  # created after the listing above
+    backup = staging / BACKUP  # created after the listing above
     created: list[Path] = []
     try:
         for source in rendered:
