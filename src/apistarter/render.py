@@ -265,6 +265,8 @@ def new_project(
     author = str(data.get("author", ""))
     parent = destination.parent
     with _refusing_os_errors():
+        # Folders made for the target's parent are removed again if `new` fails.
+        made = [folder for folder in (parent, *parent.parents) if not folder.exists()]
         parent.mkdir(parents=True, exist_ok=True)
     # A live run holds a lock on its staging directory for as long as it runs, so the
     # next run can tell a killed run's leftover (removed) from one in progress (kept).
@@ -272,6 +274,7 @@ def new_project(
     # the directory exists still removes it. mkdir also gives the project the user's umask.
     staging = parent / f".{destination.name}.{secrets.token_hex(8)}"
     claim: int | None = None
+    done = False
     try:
         with _refusing_os_errors(), _locked(parent):
             leftovers, backups = _remove_leftovers(parent, destination.name)
@@ -286,6 +289,7 @@ def new_project(
             _git("init", "--quiet", "--initial-branch=main", cwd=staging, author=author)
             _commit(staging, author)
             _place(staging, destination)
+        done = True
     except OSError as error:
         raise RestoredError(
             f"could not create {destination} ({_describe(error)}); nothing was left behind"
@@ -294,6 +298,9 @@ def new_project(
         if claim is not None:
             os.close(claim)
         _remove(staging)
+        for folder in [] if done else made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     return NewResult(destination, overwritten, untracked, leftovers, backups)
 
 
