@@ -279,7 +279,8 @@ def new_project(
         with _refusing_os_errors(), _locked(parent):
             leftovers, backups = _remove_leftovers(parent, destination.name)
             staging.mkdir()
-            claim = _claim(staging)
+            with contextlib.suppress(OSError):  # no locks here: leftovers are then kept
+                claim = _claim(staging)
         _copy(data, staging, template)
         overwritten: tuple[str, ...] = ()
         untracked: tuple[str, ...] = ()
@@ -309,14 +310,15 @@ def _locked(directory: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``directory`` (runs for one target take turns)."""
     descriptor = os.open(directory, os.O_RDONLY)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):  # a file system without locks: no turns
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
     finally:
         os.close(descriptor)
 
 
 def _claim(directory: Path) -> int:
-    """Lock ``directory`` without waiting; BlockingIOError when a live run holds it."""
+    """Lock ``directory`` without waiting; OSError when a live run holds it."""
     descriptor = os.open(directory, os.O_RDONLY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -341,8 +343,8 @@ def _remove_leftovers(parent: Path, name: str) -> tuple[tuple[str, ...], tuple[s
             continue
         try:
             claim = _claim(entry)
-        except BlockingIOError:
-            continue  # another run is rendering into it right now
+        except OSError:
+            continue  # another run is rendering into it (or locks cannot tell)
         try:
             if (entry / BACKUP).is_dir():
                 kept.append(str(entry / BACKUP))
