@@ -8,10 +8,12 @@ every failure part-way restores it the same way and exits 1.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import copier
@@ -198,25 +200,27 @@ def test_a_fork_that_needs_trust_is_refused(project: Path, tmp_path: Path) -> No
     assert not (project / "pwned").exists()
 
 
+def _recording(key: str, value: str) -> Callable[[str], str]:
+    """An edit of the answers file: ``key`` (a top-level line) now records ``value``."""
+    return lambda text: re.sub(rf"^{key}:.*$", f"{key}: {value}", text, count=1, flags=re.M)
+
+
 @pytest.mark.parametrize(
-    ("answers", "expected"),
+    ("edit", "expected"),
     [
-        ("_commit: v0.1.0\n_src_path: [unclosed\n", "cannot be read as YAML"),
-        (None, "does not have"),  # an unknown _commit
-        ("_commit: v0.1.0\n_src_path: /somewhere/else\n", "--template /somewhere/else"),
+        (_recording("_src_path", "[unclosed"), "cannot be read as YAML"),
+        (_recording("_commit", "v0.0.7"), "does not have"),
+        (_recording("_src_path", "/somewhere/else"), "--template /somewhere/else"),
+        (_recording("decision", "5\nrecorded_decision:"), "decision must be a mapping"),
+        (_recording("framework", "7"), "records framework=7: choose one of"),
     ],
-    ids=["malformed", "unknown-commit", "other-source"],
+    ids=["malformed", "unknown-commit", "other-source", "decision", "framework"],
 )
 def test_broken_or_foreign_answers_are_refused(
-    project: Path, answers: str | None, expected: str
+    project: Path, edit: Callable[[str], str], expected: str
 ) -> None:
     path = project / ".copier-answers.yml"
-    text = path.read_text()
-    if answers is None:
-        commit = next(line for line in text.splitlines() if line.startswith("_commit:"))
-        path.write_text(text.replace(commit, "_commit: v0.0.7"))
-    else:
-        path.write_text(answers + "\n".join(text.splitlines()[3:]) + "\n")
+    path.write_text(edit(path.read_text()))
     _commit(project)
 
     assert expected in _unchanged(project, 2)

@@ -265,6 +265,8 @@ def new_project(
     author = str(data.get("author", ""))
     parent = destination.parent
     with _refusing_os_errors():
+        # Folders made for the target's parent are removed again if `new` fails.
+        made = [folder for folder in (parent, *parent.parents) if not folder.exists()]
         parent.mkdir(parents=True, exist_ok=True)
     # A live run holds a lock on its staging directory for as long as it runs, so the
     # next run can tell a killed run's leftover (removed) from one in progress (kept).
@@ -272,11 +274,13 @@ def new_project(
     # the directory exists still removes it. mkdir also gives the project the user's umask.
     staging = parent / f".{destination.name}.{secrets.token_hex(8)}"
     claim: int | None = None
+    done = False
     try:
         with _refusing_os_errors(), _locked(parent):
             leftovers, backups = _remove_leftovers(parent, destination.name)
             staging.mkdir()
-            claim = _claim(staging)
+            with contextlib.suppress(OSError):  # no locks here: leftovers are then kept
+                claim = _claim(staging)
         _copy(data, staging, template)
         overwritten: tuple[str, ...] = ()
         untracked: tuple[str, ...] = ()
@@ -286,6 +290,7 @@ def new_project(
             _git("init", "--quiet", "--initial-branch=main", cwd=staging, author=author)
             _commit(staging, author)
             _place(staging, destination)
+        done = True
     except OSError as error:
         raise RestoredError(
             f"could not create {destination} ({_describe(error)}); nothing was left behind"
@@ -294,6 +299,9 @@ def new_project(
         if claim is not None:
             os.close(claim)
         _remove(staging)
+        for folder in [] if done else made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     return NewResult(destination, overwritten, untracked, leftovers, backups)
 
 
@@ -302,14 +310,15 @@ def _locked(directory: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``directory`` (runs for one target take turns)."""
     descriptor = os.open(directory, os.O_RDONLY)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):  # a file system without locks: no turns
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
     finally:
         os.close(descriptor)
 
 
 def _claim(directory: Path) -> int:
-    """Lock ``directory`` without waiting; BlockingIOError when a live run holds it."""
+    """Lock ``directory`` without waiting; OSError when a live run holds it."""
     descriptor = os.open(directory, os.O_RDONLY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -334,8 +343,8 @@ def _remove_leftovers(parent: Path, name: str) -> tuple[tuple[str, ...], tuple[s
             continue
         try:
             claim = _claim(entry)
-        except BlockingIOError:
-            continue  # another run is rendering into it right now
+        except OSError:
+            continue  # another run is rendering into it (or locks cannot tell)
         try:
             if (entry / BACKUP).is_dir():
                 kept.append(str(entry / BACKUP))
