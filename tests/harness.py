@@ -47,12 +47,8 @@ def render_service(
     return new_project(destination, template_data(names, decision, recommendation)).directory
 
 
-# Where each framework's service serves its OpenAPI schema.
-OPENAPI_PATHS = {
-    "fastapi": "/openapi.json",
-    "flask": "/docs/openapi.json",
-    "hybrid": "/openapi.json",
-}
+# Where every framework's service serves its OpenAPI schema.
+OPENAPI_PATH = "/openapi.json"
 # The template version older services are made with in update tests and benchmarks.
 PREVIOUS_VERSION = "0.0.1"
 
@@ -288,6 +284,49 @@ def serve(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
+
+
+def wait_for_port(port: int, timeout: float = 10) -> None:
+    """Return once something accepts connections on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def front_proxy(project: Path, upstream_port: int, workdir: Path) -> Iterator[int]:
+    """nginx run with the project's deploy/nginx.conf in front of ``upstream_port``.
+
+    The rendered ports (the plan's) are swapped for free ones so tests run side by
+    side; everything else is the file as generated. Yields the port nginx listens on.
+    """
+    conf = (project / "deploy" / "nginx.conf").read_text()
+    port = free_port()
+    conf, listens = re.subn(r"\blisten \d+;", f"listen 127.0.0.1:{port};", conf)
+    conf, upstreams = re.subn(
+        r"server 127\.0\.0\.1:\d+;", f"server 127.0.0.1:{upstream_port};", conf
+    )
+    assert (listens, upstreams) == (1, 1), conf
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "nginx.conf").write_text(conf)
+    process = subprocess.Popen(
+        ["nginx", "-p", str(workdir), "-c", str(workdir / "nginx.conf"), "-e", "stderr"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 # Uvicorn drains, then re-raises SIGTERM so the exit status says why it stopped
