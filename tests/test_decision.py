@@ -281,6 +281,7 @@ def test_plain_copier_defaults_equal_the_engine_for_default_answers(framework: F
     assert plan == {
         **expected,
         "command": run_command(decide(DecisionAnswers(), framework).server, "svc"),
+        "framework": framework,
     }
 
 
