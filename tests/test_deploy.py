@@ -15,6 +15,7 @@ loopback port, so parallel runs never collide; a probe on an undeclared port fin
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import re
@@ -23,10 +24,11 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 import pytest
@@ -56,6 +58,7 @@ CELLS = [
     for framework, target in itertools.product(FRAMEWORKS, TARGETS)
 ]
 DELAY_MS = 200
+T = TypeVar("T")
 WARM_UP_S = 1.0
 GRID = {
     "workload": ("sync", "io-bound", "cpu-bound", "mixed"),
@@ -100,6 +103,7 @@ class HttpProbe:
     port: int
     path: str
     timeout_s: float
+    attempts: int
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ class Platform:
     probes: tuple[HttpProbe, ...] = ()
     health_command: list[str] = field(default_factory=list)
     health_timeout_s: float = 0
+    health_attempts: int = 0
 
 
 def _kustomize(project: Path) -> list[dict[str, Any]]:
@@ -143,7 +148,11 @@ def read_kubernetes(project: Path) -> Platform:
         probe = container[name]
         probes.append(
             HttpProbe(
-                name, probe["httpGet"]["port"], probe["httpGet"]["path"], probe["timeoutSeconds"]
+                name,
+                probe["httpGet"]["port"],
+                probe["httpGet"]["path"],
+                probe["timeoutSeconds"],
+                probe["failureThreshold"],
             )
         )
     startup = container["startupProbe"]
@@ -175,6 +184,7 @@ def read_compose(project: Path) -> Platform:
         writable=tuple(service["tmpfs"]) if service.get("read_only") else ("/",),
         health_command=health["test"][1:],
         health_timeout_s=_seconds(health["timeout"]),
+        health_attempts=health["retries"],
     )
 
 
@@ -266,6 +276,23 @@ class PortMap:
         return self.ports.setdefault(declared, free_port())
 
 
+def _attempts(label: str, attempts: int, check: Callable[[], T]) -> T:
+    """``check``, tried as often as the platform tolerates a timed-out probe.
+
+    A timeout (a loaded machine) is retried, as the platform retries up to its
+    failure threshold; a refused connection or a failed check fails at once.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return check()
+        except (OSError, subprocess.TimeoutExpired) as error:
+            reason = error.reason if isinstance(error, urllib.error.URLError) else error
+            timed_out = isinstance(reason, TimeoutError | subprocess.TimeoutExpired)
+            if not timed_out or attempt == attempts:
+                raise AssertionError(f"{label}: {error}") from error
+    raise AssertionError(f"{label}: no attempt")
+
+
 def exercise(platform: Platform, project: Path, framework: Framework) -> Shutdown:
     """Start, probe and SIGTERM the service under load exactly as ``platform`` declares it."""
     mapped = PortMap()
@@ -282,14 +309,19 @@ def exercise(platform: Platform, project: Path, framework: Framework) -> Shutdow
         mapped.ports[declared_port] = server.port
         for probe in platform.probes:
             url = f"http://127.0.0.1:{mapped(probe.port)}{probe.path}"
-            try:
-                status, body = get(url, timeout=probe.timeout_s)
-            except OSError as error:
-                raise AssertionError(f"{probe.name} {probe.port}{probe.path}: {error}") from error
-            assert status == 200, f"{probe.name} {probe.port}{probe.path}: {status} {body!r}"
+            label = f"{probe.name} {probe.port}{probe.path}"
+            ask = functools.partial(get, url, timeout=probe.timeout_s)
+            status, body = _attempts(label, probe.attempts, ask)
+            assert status == 200, f"{label}: {status} {body!r}"
         if platform.health_command:
             health_env = {**env, "PORT": str(server.port)}
-            run(platform.health_command, project, health_env, timeout=platform.health_timeout_s)
+            _attempts(
+                "healthcheck",
+                platform.health_attempts,
+                lambda: run(
+                    platform.health_command, project, health_env, timeout=platform.health_timeout_s
+                ),
+            )
         plan = Plan(framework, "", "io-bound", "", clients=8)
         with _load(server, plan, DELAY_MS) as (load, polls):
             time.sleep(WARM_UP_S)

@@ -219,12 +219,31 @@ def test_two_runs_racing_for_one_directory(sandbox: Path) -> None:
     assert not _staging(sandbox)
 
 
-def test_a_template_that_needs_trust_is_refused(sandbox: Path, tmp_path: Path) -> None:
-    fork = tmp_path / "fork"
+def test_backups_left_by_a_killed_force_run_are_kept_and_named(sandbox: Path) -> None:
+    target = sandbox / "svc"
+    target.mkdir()
+    (target / "README.md").write_text("half-replaced\n")
+    backup = sandbox / ".svc.00112233445566aa" / ".apistarter-backup"
+    backup.mkdir(parents=True)
+    (backup / "README.md").write_text("the user's original\n")
+
+    result = _new(str(target), "--force")
+
+    assert result.exit_code == 0, result.output
+    assert (backup / "README.md").read_text() == "the user's original\n"
+    assert f"{backup} holds files an interrupted --force run replaced" in " ".join(
+        result.stderr.split()
+    )
+
+
+@pytest.mark.parametrize("target", ["svc", "a/b/svc"])
+def test_a_template_that_needs_trust_is_refused(sandbox: Path, target: str) -> None:
+    fork = sandbox.parent / "fork"
     shutil.copytree(templates_dir(), fork)
     with (fork / "copier.yml").open("a") as copier_yml:
         copier_yml.write("\n_tasks:\n  - touch pwned\n")
 
-    message = _refused(sandbox, str(sandbox / "svc"), "--template", str(fork))
+    # With a/b/svc: the folders made for the target's parent are gone again too.
+    message = _refused(sandbox, str(sandbox / target), "--template", str(fork))
 
     assert "--trust" in message

@@ -7,6 +7,13 @@ every failure part-way restores it the same way and exits 1.
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import copier
@@ -193,25 +200,27 @@ def test_a_fork_that_needs_trust_is_refused(project: Path, tmp_path: Path) -> No
     assert not (project / "pwned").exists()
 
 
+def _recording(key: str, value: str) -> Callable[[str], str]:
+    """An edit of the answers file: ``key`` (a top-level line) now records ``value``."""
+    return lambda text: re.sub(rf"^{key}:.*$", f"{key}: {value}", text, count=1, flags=re.M)
+
+
 @pytest.mark.parametrize(
-    ("answers", "expected"),
+    ("edit", "expected"),
     [
-        ("_commit: v0.1.0\n_src_path: [unclosed\n", "cannot be read as YAML"),
-        (None, "does not have"),  # an unknown _commit
-        ("_commit: v0.1.0\n_src_path: /somewhere/else\n", "--template /somewhere/else"),
+        (_recording("_src_path", "[unclosed"), "cannot be read as YAML"),
+        (_recording("_commit", "v0.0.7"), "does not have"),
+        (_recording("_src_path", "/somewhere/else"), "--template /somewhere/else"),
+        (_recording("decision", "5\nrecorded_decision:"), "decision must be a mapping"),
+        (_recording("framework", "7"), "records framework=7: choose one of"),
     ],
-    ids=["malformed", "unknown-commit", "other-source"],
+    ids=["malformed", "unknown-commit", "other-source", "decision", "framework"],
 )
 def test_broken_or_foreign_answers_are_refused(
-    project: Path, answers: str | None, expected: str
+    project: Path, edit: Callable[[str], str], expected: str
 ) -> None:
     path = project / ".copier-answers.yml"
-    text = path.read_text()
-    if answers is None:
-        commit = next(line for line in text.splitlines() if line.startswith("_commit:"))
-        path.write_text(text.replace(commit, "_commit: v0.0.7"))
-    else:
-        path.write_text(answers + "\n".join(text.splitlines()[3:]) + "\n")
+    path.write_text(edit(path.read_text()))
     _commit(project)
 
     assert expected in _unchanged(project, 2)
@@ -223,4 +232,33 @@ def test_plain_copier_refuses_a_framework_switch(project: Path) -> None:
         copier.run_update(
             project, data={"framework": "flask"}, defaults=True, overwrite=True, quiet=True
         )
+    assert tree_state(project) == before
+
+
+def test_ctrl_c_during_a_real_update_restores_everything(project: Path, tmp_path: Path) -> None:
+    """SIGINT to the CLI process while Copier is at work (its scratch directories exist)."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    before = tree_state(project)
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apistarter", "update", str(project), "--set", "deploy=vm"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    # Copier's old and new copies: the update proper has begun.
+    while not any(p.name.startswith("copier._main.old_copy") for p in scratch.iterdir()):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert "restored" in stderr
     assert tree_state(project) == before

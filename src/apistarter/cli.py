@@ -420,12 +420,20 @@ def new_command(
             "overwritten": created.overwritten,
             "untracked": created.untracked,
             "leftovers_removed": created.leftovers,
+            "backups_kept": created.backups,
             "interpreter": needed,
         }
         out.print_json(json.dumps(report))
         return
     for leftover in created.leftovers:
         out.print(f"Removed {escape(leftover)}, left behind by an interrupted run.")
+    for backup in created.backups:
+        err.print(
+            f"[yellow]note:[/] {escape(backup)} holds files an interrupted --force run "
+            "replaced; copy back what you need, then delete it.",
+            highlight=False,
+            soft_wrap=True,
+        )
     if created.overwritten:
         out.print(
             f"Overwrote {len(created.overwritten)} file(s): "
@@ -451,6 +459,7 @@ def new_command(
             f"[yellow]note:[/] {needed} is not on PATH; the service needs Python "
             f"{project.python_version}. python_version values that would work here: {found}",
             highlight=False,
+            soft_wrap=True,
         )
 
 

@@ -241,6 +241,8 @@ class NewResult:
     untracked: tuple[str, ...] = ()
     # Staging directories of earlier runs that were killed, removed now.
     leftovers: tuple[str, ...] = ()
+    # Backups of files a killed --force run had replaced: kept for the user.
+    backups: tuple[str, ...] = ()
 
 
 def new_project(
@@ -263,6 +265,8 @@ def new_project(
     author = str(data.get("author", ""))
     parent = destination.parent
     with _refusing_os_errors():
+        # Folders made for the target's parent are removed again if `new` fails.
+        made = [folder for folder in (parent, *parent.parents) if not folder.exists()]
         parent.mkdir(parents=True, exist_ok=True)
     # A live run holds a lock on its staging directory for as long as it runs, so the
     # next run can tell a killed run's leftover (removed) from one in progress (kept).
@@ -270,11 +274,13 @@ def new_project(
     # the directory exists still removes it. mkdir also gives the project the user's umask.
     staging = parent / f".{destination.name}.{secrets.token_hex(8)}"
     claim: int | None = None
+    done = False
     try:
         with _refusing_os_errors(), _locked(parent):
-            leftovers = _remove_leftovers(parent, destination.name)
+            leftovers, backups = _remove_leftovers(parent, destination.name)
             staging.mkdir()
-            claim = _claim(staging)
+            with contextlib.suppress(OSError):  # no locks here: leftovers are then kept
+                claim = _claim(staging)
         _copy(data, staging, template)
         overwritten: tuple[str, ...] = ()
         untracked: tuple[str, ...] = ()
@@ -284,6 +290,7 @@ def new_project(
             _git("init", "--quiet", "--initial-branch=main", cwd=staging, author=author)
             _commit(staging, author)
             _place(staging, destination)
+        done = True
     except OSError as error:
         raise RestoredError(
             f"could not create {destination} ({_describe(error)}); nothing was left behind"
@@ -292,7 +299,10 @@ def new_project(
         if claim is not None:
             os.close(claim)
         _remove(staging)
-    return NewResult(destination, overwritten, untracked, leftovers)
+        for folder in [] if done else made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    return NewResult(destination, overwritten, untracked, leftovers, backups)
 
 
 @contextlib.contextmanager
@@ -300,14 +310,15 @@ def _locked(directory: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``directory`` (runs for one target take turns)."""
     descriptor = os.open(directory, os.O_RDONLY)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):  # a file system without locks: no turns
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
     finally:
         os.close(descriptor)
 
 
 def _claim(directory: Path) -> int:
-    """Lock ``directory`` without waiting; BlockingIOError when a live run holds it."""
+    """Lock ``directory`` without waiting; OSError when a live run holds it."""
     descriptor = os.open(directory, os.O_RDONLY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -317,10 +328,14 @@ def _claim(directory: Path) -> int:
     return descriptor
 
 
-def _remove_leftovers(parent: Path, name: str) -> tuple[str, ...]:
-    """Remove staging directories for ``name`` whose run was killed (no one holds them)."""
+def _remove_leftovers(parent: Path, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Remove staging directories for ``name`` whose run was killed (no one holds them).
+
+    Returns (removed, kept): one holding a backup of files a --force run had replaced
+    is kept, and named, so the user can restore them.
+    """
     prefix = f".{name}."
-    removed = []
+    removed, kept = [], []
     for entry in parent.iterdir():
         if not entry.name.startswith(prefix) or not _STAGING.fullmatch(entry.name[len(prefix) :]):
             continue
@@ -328,16 +343,21 @@ def _remove_leftovers(parent: Path, name: str) -> tuple[str, ...]:
             continue
         try:
             claim = _claim(entry)
-        except BlockingIOError:
-            continue  # another run is rendering into it right now
+        except OSError:
+            continue  # another run is rendering into it (or locks cannot tell)
         try:
-            _remove(entry)
+            if (entry / BACKUP).is_dir():
+                kept.append(str(entry / BACKUP))
+            else:
+                _remove(entry)
+                removed.append(entry.name)
         finally:
             os.close(claim)
-        removed.append(entry.name)
-    return tuple(sorted(removed))
+    return tuple(sorted(removed)), tuple(sorted(kept))
 
 
+# Inside a staging directory: the user's files --force replaces, until it has committed.
+BACKUP = ".apistarter-backup"
 _STAGING = re.compile(r"[0-9a-f]{16}")
 
 
@@ -474,7 +494,7 @@ def _merge_into(
     files = [p.relative_to(staging).as_posix() for p in rendered if not p.is_dir()]
     new_repository = not (destination / ".git").exists()
     untracked = [p for p in _files_under(destination) if p not in set(files)]
-    backup = staging / ".apistarter-backup"  # created after the listing above
+    backup = staging / BACKUP  # created after the listing above
     created: list[Path] = []
     try:
         for source in rendered:

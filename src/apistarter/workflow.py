@@ -200,10 +200,14 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
     framework = sets.pop("framework", str(recorded.get("framework", "fastapi")))
     chosen = next((f for f in FRAMEWORKS if f == framework), None)
     if chosen is None:
-        raise AnswerError(f"--set framework={framework}: choose one of {', '.join(FRAMEWORKS)}")
+        given = "--set framework" if asked_framework else f"{ANSWERS_FILE} records framework"
+        raise AnswerError(f"{given}={framework}: choose one of {', '.join(FRAMEWORKS)}")
+    answered = recorded.get("decision") or {}
+    if not isinstance(answered, dict):
+        raise AnswerError(f"{ANSWERS_FILE}: decision must be a mapping of question ids to answers")
     project_keys = {q.id for q in PROJECT_QUESTIONS}
     raw = {
-        **(recorded.get("decision") or {}),
+        **answered,
         **{k: v for k, v in recorded.items() if k in project_keys},
         **sets,
     }
