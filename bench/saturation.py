@@ -12,8 +12,9 @@ spent per answered request and the resident memory of each worker process, idle 
 under load. Then each app alone is offered a fixed load, 70 % of what the twin serves
 alone at saturation, where a p99 says something about the service rather than about
 the load generator's queue: goal, the generated p99 at most 1.5 times the twin's. These
-runs take turns (twin, generated, per round), since an offered load is no longer a
-share of the core; the median p99 of the rounds is shown.
+runs take turns (the twin alone at saturation, then each app at 70 % of that, per
+round), since an offered load is no longer a share of the core; the median p99 of
+the rounds is shown.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ class SaturationResult:
     generated: list[AppRun]  # one per round
     twin: list[AppRun]
     fixed: tuple[LoadReport, LoadReport]  # (generated, twin), each alone at the offered load
-    offered_rps: float  # FIXED_LOAD_SHARE of the twin's saturation throughput alone
+    offered_rps: float  # FIXED_LOAD_SHARE of the twin's saturation throughput alone (median)
     idle_rss_mb: tuple[float, float]
     loaded_rss_mb: tuple[float, float]
 
@@ -204,20 +205,24 @@ def measure(
         with PeakRss(leaders) as peaks:
             rounds = [_timed_runs(urls, leaders, seconds) for _ in range(repeat)]
         generated, twin = [run[0] for run in rounds], [run[1] for run in rounds]
-        alone = measured_run(urls[1], seconds, CLIENTS).rps
-        offered = FIXED_LOAD_SHARE * alone
-        # hey's -q is per client: the offered load spread over the same clients.
-        turns = [
-            [measured_run(url, seconds, CLIENTS, qps=offered / CLIENTS) for url in urls]
-            for _ in range(repeat)
-        ]
+        # The twin's throughput alone is measured again right before each round's offered
+        # runs: measured once, the VM's drift over the rounds that follow could carry 70 %
+        # of it past what the generated service can serve, and its p99 would be queueing.
+        offers, turns = [], []
+        for _ in range(repeat):
+            offered = FIXED_LOAD_SHARE * measured_run(urls[1], seconds, CLIENTS).rps
+            # hey's -q is per client: the offered load spread over the same clients.
+            turns.append(
+                [measured_run(url, seconds, CLIENTS, qps=offered / CLIENTS) for url in urls]
+            )
+            offers.append(offered)
         fixed = [median_run([turn[side] for turn in turns], lambda r: r.p99_ms) for side in (0, 1)]
     return SaturationResult(
         row,
         generated,
         twin,
         (fixed[0], fixed[1]),
-        offered,
+        statistics.median(offers),
         idle,
         (peaks.peaks[0], peaks.peaks[1]),
     )
