@@ -17,6 +17,7 @@ from rich.prompt import Prompt
 from rich.table import Table
 
 from apistarter import __version__
+from apistarter.adopt import adoption
 from apistarter.answers import load_answers_file, parse_set_options
 from apistarter.decision import FRAMEWORK_NAMES, Recommendation, decide
 from apistarter.inspect import InspectError, InspectReport, inspect_project
@@ -270,7 +271,7 @@ def decide_command(
 ) -> None:
     """Recommend FastAPI, Flask or a hybrid from your answers, with the reasons."""
     try:
-        inferred = _inferred(from_, legacy_app, quiet=as_json)
+        _, inferred = _inferred(from_, legacy_app, quiet=as_json)
         presets = _presets(preset)
         decision, _ = _collect(
             answers,
@@ -309,18 +310,20 @@ AppOption = Annotated[
 ]
 
 
-def _inferred(path: Path | None, legacy_app: str | None, quiet: bool) -> dict[str, Any]:
-    """The answers a static reading of an existing Flask project settles, and where from."""
+def _inferred(
+    path: Path | None, legacy_app: str | None, quiet: bool
+) -> tuple[InspectReport | None, dict[str, Any]]:
+    """What a static reading of an existing Flask project finds, and the answers it settles."""
     if path is None:
         if legacy_app is not None:
-            raise InspectError("--app needs --from PATH (the project to read)")
-        return {}
+            raise InspectError("--app needs the project to read (--from or --legacy PATH)")
+        return None, {}
     report = inspect_project(path, legacy_app)
     answers = report.answers()
     if not quiet:
         given = _answers_text(answers)
         out.print(f"From {escape(str(path))} ({report.app.evidence}): {escape(given)}")
-    return answers
+    return report, answers
 
 
 @app.command("inspect")
@@ -455,17 +458,31 @@ def new_command(
         bool,
         typer.Option("--json", help="Print what was generated as JSON; never prompts."),
     ] = False,
+    legacy: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--legacy",
+            metavar="PATH",
+            help="Adopt this existing Flask project: its code, dependencies and routes come "
+            "into a hybrid service, at their original URLs.",
+        ),
+    ] = None,
+    legacy_app: AppOption = None,
 ) -> None:
     """Answer the questions, see the recommendation, and render the service."""
     chosen = next((f for f in FRAMEWORKS if f == framework), None)
     if framework is not None and chosen is None:
         raise _fail(f"--framework {framework!r}: choose one of {', '.join(FRAMEWORKS)}")
+    if legacy is not None and chosen not in (None, "hybrid"):
+        raise _fail(f"--legacy adopts an app into the hybrid; --framework {chosen} cannot")
+    adopted: InspectReport | None = None
     project_defaults: dict[str, Any] = {}
     if directory is not None and not directory.name.startswith("."):
         project_defaults["project_name"] = directory.resolve().name
     try:
         if directory is not None:
             check_destination(directory, force=force)
+        adopted, inferred = _inferred(legacy, legacy_app, quiet=as_json)
         presets = _presets(preset)
         decision, project = _collect(
             answers,
@@ -475,11 +492,14 @@ def new_command(
             ask_project=True,
             presets=presets,
             interactive=_interactive() and not as_json,
+            inferred=inferred,
         )
         destination = directory or Path(project.project_name)
         check_destination(destination, force=force)
-    except (AnswerError, RenderError) as error:
+    except (AnswerError, RenderError, InspectError) as error:
         raise _fail(str(error)) from None
+    if adopted is not None:
+        chosen = "hybrid"
     allowed, allowed_by = allowed_frameworks(presets)
     if chosen is not None and chosen not in allowed:
         raise _fail(f"--framework {chosen}: {allowed_by} allows only {', '.join(allowed)}")
@@ -502,7 +522,16 @@ def new_command(
         )
     try:
         data = template_data(project, decision, recommendation, _constraints(presets))
-        created = new_project(destination, data, force=force, template=_source(template))
+        plan = adoption(adopted, legacy, project.python_version) if adopted and legacy else None
+        if plan is not None:
+            data["legacy"] = plan.data
+        created = new_project(
+            destination,
+            data,
+            force=force,
+            template=_source(template),
+            before_commit=plan.bring_in if plan else None,
+        )
     except RenderError as error:
         raise _fail(str(error)) from None
     if as_json:

@@ -237,6 +237,9 @@ class InspectReport(BaseModel):
     extensions: tuple[Extension, ...]
     commands: tuple[Command, ...]
     tests: TestSuite | None
+    # The top-level packages and modules holding the app's code (src/ layout kept),
+    # relative to root: what installing the app means.
+    packages: tuple[str, ...]
     skipped: tuple[str, ...]
 
     def answers(self) -> dict[str, Any]:
@@ -785,6 +788,17 @@ def _tests(root: Path, modules: list[_Module]) -> TestSuite | None:
     )
 
 
+def _packages(root: Path, code: list[_Module]) -> tuple[str, ...]:
+    found = set()
+    for module in code:
+        parts = Path(module.path).parts
+        top = parts[:2] if parts[0] == "src" and len(parts) > 1 else parts[:1]
+        path = Path(*top)
+        if path.suffix == ".py" or (root / path / "__init__.py").is_file():
+            found.add(path.as_posix())
+    return tuple(sorted(found))
+
+
 # --- packaging files ---------------------------------------------------------------------
 
 
@@ -976,5 +990,6 @@ def inspect_project(path: Path, app: str | None = None) -> InspectReport:
         extensions=_first_of_each((e for m in code for e in _extensions(m)), lambda e: e.name),
         commands=_first_of_each((c for m in code for c in _commands(m)), lambda c: c.name),
         tests=_tests(root, modules),
+        packages=_packages(root, code),
         skipped=tuple(skipped + packaging_skipped),
     )

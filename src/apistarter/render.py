@@ -16,7 +16,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -176,12 +176,15 @@ def new_project(
     *,
     force: bool = False,
     template: str | None = None,
+    before_commit: Callable[[Path], None] | None = None,
 ) -> Path:
     """Render a project into ``destination``, then ``git init`` and commit it.
 
     Without ``force`` the destination must be missing or empty. With ``force`` the
     rendered files are written over an existing directory; files the template does
-    not produce are never touched.
+    not produce are never touched. ``before_commit`` gets the rendered tree before
+    anything is moved into place (an adopted app's code is added there); what it
+    raises leaves nothing behind.
     """
     destination = destination.resolve()
     occupied = check_destination(destination, force=force)
@@ -195,6 +198,8 @@ def new_project(
     try:
         staging.mkdir()
         _copy(data, staging, template)
+        if before_commit is not None:
+            before_commit(staging)
         if occupied:
             _merge_into(staging, destination, author)
         else:
