@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from apistarter.adopt import conflict
 from apistarter.cli import app
-from tests.flask_examples import FLASK, FLASK_CORS, sdist, tree_state
+from tests.flask_examples import FLASK, FLASK_CORS, sdist, tree_state, write_files
 from tests.harness import BIN, dockerfile_instruction, git, run, serve, stop
 
 runner = CliRunner()
@@ -42,14 +42,6 @@ def _new(destination: Path, legacy: Path, *extra: str) -> tuple[int, str, str]:
         ],
     )
     return result.exit_code, result.stdout, " ".join(result.stderr.split())
-
-
-def _app(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
 
 
 SCRIPT_APP = (
@@ -78,7 +70,7 @@ def test_conflicts_are_requirements_no_version_meets(
 
 
 def test_a_script_app_in_a_git_repository_is_copied_with_its_origin(tmp_path: Path) -> None:
-    source = _app(
+    source = write_files(
         tmp_path / "api",
         {
             "service.py": SCRIPT_APP,
@@ -140,7 +132,7 @@ def test_a_script_app_in_a_git_repository_is_copied_with_its_origin(tmp_path: Pa
     ],
 )
 def test_refusals_write_nothing(tmp_path: Path, files: dict[str, str], message: str) -> None:
-    source = _app(tmp_path / "api", files)
+    source = write_files(tmp_path / "api", files)
     before = tree_state(tmp_path)
     code, _, stderr = _new(tmp_path / "svc", source)
     assert code == 2
@@ -151,7 +143,7 @@ def test_refusals_write_nothing(tmp_path: Path, files: dict[str, str], message: 
 
 
 def test_only_the_hybrid_adopts(tmp_path: Path) -> None:
-    source = _app(tmp_path / "api", {"service.py": SCRIPT_APP})
+    source = write_files(tmp_path / "api", {"service.py": SCRIPT_APP})
     code, _, stderr = _new(tmp_path / "svc", source, "--framework", "flask")
     assert code == 2
     assert "--legacy adopts an app into the hybrid" in stderr

@@ -18,6 +18,7 @@ from tests.flask_examples import (
     line_at,
     sdist,
     tree_state,
+    write_files,
 )
 
 runner = CliRunner()
@@ -175,16 +176,8 @@ def test_decide_from_a_project_asks_only_what_the_code_cannot_tell(flaskr: Path)
     assert not any("blocking_deps" in w["answer"] for w in warnings)
 
 
-def _project(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
-
-
 def test_settings_environment_and_blocking_libraries(tmp_path: Path) -> None:
-    root = _project(
+    root = write_files(
         tmp_path,
         {
             "service.py": (
@@ -230,7 +223,7 @@ def test_settings_environment_and_blocking_libraries(tmp_path: Path) -> None:
 
 def test_setup_py_is_read_as_a_tree_never_run(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
-    root = _project(
+    root = write_files(
         tmp_path / "app",
         {
             "setup.py": (
@@ -268,7 +261,7 @@ def test_setup_py_is_read_as_a_tree_never_run(tmp_path: Path) -> None:
 def test_refusals_are_one_line_exit_2_and_write_nothing(
     tmp_path: Path, files: dict[str, str], target: str, app_option: str | None, message: str
 ) -> None:
-    root = _project(tmp_path / "p", files) if files else tmp_path / "p"
+    root = write_files(tmp_path / "p", files) if files else tmp_path / "p"
     before = tree_state(tmp_path)
     args = ["inspect", str(root / target if target != "." else root)]
     result = runner.invoke(app, [*args, *(["--app", app_option] if app_option else [])])
