@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -177,6 +179,20 @@ def test_flaskr_adoption_records_what_inspect_found(flaskr_service: Path) -> Non
     assert 'SMOKE_PATHS: list[str] = ["/", "/auth/login"' in smoke
 
 
+def _as_image_user(project: Path, writable: Path) -> list[str]:
+    """A command prefix running as the Dockerfile's USER (when the tests run as root)."""
+    if os.geteuid() != 0:
+        return []
+    user = next(
+        line.split()[1]
+        for line in (project / "Dockerfile").read_text().splitlines()
+        if line.startswith("USER ")
+    )
+    uid, _, gid = user.partition(":")
+    os.chown(writable, int(uid), int(gid))
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+
+
 def _browser() -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
@@ -203,55 +219,61 @@ def test_adopted_flaskr_passes_its_checks_and_serves_the_app_from_a_wheel(
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
     assert run([str(BIN / "hadolint"), "Dockerfile"], project).strip() == ""
 
-    # A non-editable install: the wheel must carry the app's code, templates and schema.
-    installed = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--target",
-            str(installed),
-            str(project),
-        ],
-        check=True,
-    )
-    workdir = tmp_path / "run"
-    workdir.mkdir()
-    env = {
-        "PYTHONPATH": str(installed),
-        "APP_SECRET_KEY": "from-the-deployment",
-        "APP_LEGACY_INSTANCE_PATH": str(workdir / "instance"),
-    }
-    # The README's one-liner: the app's own init command with the service's settings.
-    run(
-        [sys.executable, "-m", "flask", "--app", "blog.legacy.mount:configured_app", "init-db"],
-        workdir,
-        env,
-    )
-    with serve(workdir, dockerfile_instruction(project, "CMD"), env) as server:
-        browser = _browser()
-        base = server.base_url
-        assert _open(browser, base + "/hello")[2] == "Hello, World!"
-        assert _open(browser, base + "/static/style.css")[0] == 200
-        status, url, _ = _open(
-            browser, base + "/auth/register", {"username": "ada", "password": "pw"}
+    # As in the image: a non-editable install (the wheel must carry the app's code,
+    # templates and schema), run by the Dockerfile's numeric USER with only its instance
+    # folder writable. Outside root the tests already run as a user of their own.
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        root.chmod(0o755)
+        installed, workdir = root / "site", root / "app"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--target",
+                str(installed),
+                str(project),
+            ],
+            check=True,
         )
-        assert (status, url) == (200, base + "/auth/login")
-        status, url, page = _open(
-            browser, base + "/auth/login", {"username": "ada", "password": "pw"}
-        )
-        assert url == base + "/" and "Log Out" in page
-        _open(browser, base + "/create", {"title": "First post", "body": "through the mount"})
-        assert "First post" in _open(browser, base + "/")[2]
-        assert (workdir / "instance" / "flaskr.sqlite").is_file()
-        # The service's own routes still come first.
-        assert json.loads(_open(browser, base + "/readyz")[2])["status"] == "ready"
-        status, output = stop(server)
-    assert status in (0, -15), output
+        (workdir / "instance").mkdir(parents=True)
+        as_user = _as_image_user(project, workdir / "instance")
+        env = {
+            "PYTHONPATH": str(installed),
+            "APP_SECRET_KEY": "from-the-deployment",
+            "APP_LEGACY_INSTANCE_PATH": str(workdir / "instance"),
+        }
+        # The README's one-liner: the app's own init command with the service's settings.
+        flask_cli = [sys.executable, "-m", "flask", "--app", "blog.legacy.mount:configured_app"]
+        run([*as_user, *flask_cli, "init-db"], workdir, env)
+        # The image's command, with this virtualenv's python named by its path: PATH
+        # lookups by another user may not reach it.
+        program, *args = dockerfile_instruction(project, "CMD")
+        command = [*as_user, sys.executable if program == "python" else program, *args]
+        with serve(workdir, command, env) as server:
+            if as_user:
+                status_file = Path(f"/proc/{server.process.pid}/status").read_text()
+                assert f"Uid:\t{as_user[1].removeprefix('--reuid=')}\t" in status_file
+            browser = _browser()
+            base = server.base_url
+            assert _open(browser, base + "/hello")[2] == "Hello, World!"
+            assert _open(browser, base + "/static/style.css")[0] == 200
+            form = {"username": "ada", "password": "pw"}
+            status, url, _ = _open(browser, base + "/auth/register", form)
+            assert (status, url) == (200, base + "/auth/login")
+            status, url, page = _open(browser, base + "/auth/login", form)
+            assert url == base + "/" and "Log Out" in page
+            _open(browser, base + "/create", {"title": "First post", "body": "via the mount"})
+            assert "First post" in _open(browser, base + "/")[2]
+            assert (workdir / "instance" / "flaskr.sqlite").is_file()
+            # The service's own routes still come first.
+            assert json.loads(_open(browser, base + "/readyz")[2])["status"] == "ready"
+            status, output = stop(server)
+        assert status in (0, -15), output
 
 
 @pytest.mark.slow
