@@ -175,6 +175,10 @@ def test_decide_from_a_project_asks_only_what_the_code_cannot_tell(flaskr: Path)
     warnings = json.loads(result.stdout)["warnings"]
     assert not any("blocking_deps" in w["answer"] for w in warnings)
 
+    result = runner.invoke(app, ["decide", "--app", "flaskr:create_app", "--defaults"])
+    assert result.exit_code == 2
+    assert "--app needs the project to read (--from or --legacy PATH)" in result.stderr
+
 
 def test_settings_environment_and_blocking_libraries(tmp_path: Path) -> None:
     root = write_files(
