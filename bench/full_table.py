@@ -8,6 +8,9 @@ Tables (keys for --tables):
   seed-1000  the same rows at 1000 clients (limit 20000 req/s): latency and failures
              under saturation; generated services are rendered for 1000 in flight
   overhead   /livez throughput, generated service vs its bare twins, sharing core 0
+  saturation the I/O route at 1000 clients, generated vs a twin with the same route
+             signature and plan, sharing core 0: throughput, latency, CPU per request,
+             RSS per worker; then p99 at a fixed load of 70 % of the twin's throughput
   livez      /livez latency while the I/O route is held at 1000 clients, per server plan
   cli        wall time of `apistarter new` and `apistarter update`
   handoffs   the hybrid's two routes: CPU and thread switches per request (why the
@@ -29,7 +32,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cli_timing, handoffs, liveness, overhead, seed_benchmark
+from bench import cli_timing, handoffs, liveness, overhead, saturation, seed_benchmark
 from bench.load import Workspace
 
 SATURATION_CLIENTS = 1000
@@ -63,6 +66,15 @@ def _overhead(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str,
     return title, overhead.table(results), overhead.missed_goals(results)
 
 
+def _saturation(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    results = [
+        saturation.measure(row, workspace, args.seconds, args.repeat)
+        for row in saturation.selected_rows(args.rows)
+    ]
+    title = f"Cost at saturation: I/O route at {saturation.CLIENTS} clients, generated vs its twin"
+    return title, saturation.table(results), saturation.missed_goals(results)
+
+
 def _livez(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
     results = [
         liveness.measure(plan, workspace, args.seconds, args.repeat)
@@ -87,6 +99,7 @@ TABLES: dict[str, Table] = {
     "seed": _seed,
     "seed-1000": _seed_saturated,
     "overhead": _overhead,
+    "saturation": _saturation,
     "livez": _livez,
     "cli": _cli,
     "handoffs": _handoffs,

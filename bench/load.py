@@ -55,6 +55,35 @@ BARE_SOURCES: dict[str, str] = {
         "import asyncio\nfrom fastapi import APIRouter, FastAPI\napp = FastAPI()\n"
         "routes = APIRouter()\n" + _FASTAPI_ENDPOINTS + "app.include_router(routes)\n"
     ),
+    # Twins of the services' I/O route with its signature: an optional bounded int
+    # query validated by Pydantic, a Pydantic response model, the route on a router.
+    "fastapi-io": (
+        "import asyncio\nfrom typing import Annotated\n"
+        "from fastapi import APIRouter, FastAPI, Query\nfrom pydantic import BaseModel\n"
+        "class IoResult(BaseModel):\n    waited_ms: int\n"
+        "app = FastAPI()\nroutes = APIRouter()\n"
+        "@routes.get('/v1/demo/io')\n"
+        "async def io(delay_ms: Annotated[int | None, Query(ge=0, le=5000)] = None) -> IoResult:\n"
+        "    waited = 50 if delay_ms is None else delay_ms\n"
+        "    await asyncio.sleep(waited / 1000)\n    return IoResult(waited_ms=waited)\n"
+        "@routes.get('/livez')\nasync def livez() -> dict[str, str]:\n    return {'status': 'ok'}\n"
+        "app.include_router(routes)\n"
+    ),
+    "flask-io": (
+        "import time\nfrom flask import Flask, request\n"
+        "from pydantic import BaseModel, Field, ValidationError\n"
+        "class DemoQuery(BaseModel):\n"
+        "    delay_ms: int | None = Field(default=None, ge=0, le=5000)\n"
+        "class IoResult(BaseModel):\n    waited_ms: int\n"
+        "app = Flask(__name__)\n"
+        "@app.get('/v1/demo/io')\ndef io() -> object:\n"
+        "    try:\n        query = DemoQuery.model_validate(request.args.to_dict())\n"
+        "    except ValidationError as error:\n"
+        "        return {'detail': error.errors(include_url=False)}, 422\n"
+        "    waited = 50 if query.delay_ms is None else query.delay_ms\n"
+        "    time.sleep(waited / 1000)\n    return IoResult(waited_ms=waited).model_dump()\n"
+        "@app.get('/livez')\ndef livez() -> dict[str, str]:\n    return {'status': 'ok'}\n"
+    ),
     "flask": (
         "import time\nfrom flask import Flask\napp = Flask(__name__)\n"
         "@app.get('/v1/demo/io')\ndef io() -> dict[str, int]:\n"
@@ -263,11 +292,15 @@ def measured_run(url: str, seconds: float, clients: int, **options: Any) -> Load
     return parse_hey(report, steal.pct)
 
 
-def simultaneous_runs(urls: Sequence[str], seconds: float, clients: int) -> list[LoadReport]:
+def simultaneous_runs(
+    urls: Sequence[str], seconds: float, clients: int, **options: Any
+) -> list[LoadReport]:
     """One hey run per URL, all at once, with core 0's steal over the same span."""
     with Core0Steal() as steal:
         runs = [
-            subprocess.Popen(hey_command(url, seconds, clients), stdout=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                hey_command(url, seconds, clients, **options), stdout=subprocess.PIPE, text=True
+            )
             for url in urls
         ]
         reports = [run.communicate()[0] for run in runs]

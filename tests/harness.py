@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -42,25 +44,28 @@ def render_service(
     decision = DecisionAnswers.model_validate(dict(answers or {}))
     names = ProjectAnswers.model_validate({"project_name": "orders-api", **(project or {})})
     recommendation = decide(decision, framework)
-    return new_project(destination, template_data(names, decision, recommendation))
+    return new_project(destination, template_data(names, decision, recommendation)).directory
 
 
-# Where each framework's service serves its OpenAPI schema.
-OPENAPI_PATHS = {
-    "fastapi": "/openapi.json",
-    "flask": "/docs/openapi.json",
-    "hybrid": "/openapi.json",
-}
+# Where every framework's service serves its OpenAPI schema.
+OPENAPI_PATH = "/openapi.json"
 # The template version older services are made with in update tests and benchmarks.
 PREVIOUS_VERSION = "0.0.1"
 
 
 def write_previous_templates(destination: Path) -> None:
-    """The template tree as version PREVIOUS_VERSION had it: every README lacks its last lines."""
+    """The template tree as version PREVIOUS_VERSION had it: every README lacks its last
+    lines, and there are no deploy artefacts (Kubernetes, Compose, systemd) yet."""
     shutil.copytree(templates_dir(), destination)
     for readme in destination.rglob("*README*"):
         lines = readme.read_text().splitlines(keepends=True)
         readme.write_text("".join(lines[:-3]))
+    for tree in destination.glob("[!_]*/"):  # each framework's tree, not _shared
+        for artefact in [*tree.glob("deploy"), *tree.glob("*compose.yaml*")]:
+            if artefact.is_dir():
+                shutil.rmtree(artefact)
+            else:
+                artefact.unlink()
 
 
 def render_previous(destination: Path, framework: Framework = "fastapi") -> Path:
@@ -119,6 +124,44 @@ def git(cwd: Path, *args: str) -> str:
         capture_output=True,
         text=True,
     ).stdout
+
+
+def tree_state(path: Path) -> str:
+    """Everything a refused or restored command must leave as it was, as comparable text.
+
+    Each entry below ``path`` (links not followed) with its type, mode and content
+    hash or link target, then, for every git repository found, its history (all
+    refs), its index and its status. ``.git`` itself is not hashed: git rewrites
+    its index's stat cache on a mere `git status`.
+    """
+    lines = []
+    for root, folders, files in os.walk(path):
+        folders.sort()
+        if ".git" in folders:
+            folders.remove(".git")
+            repo = Path(root)
+            lines.append(f"repo {repo.relative_to(path)}")
+            for args in (
+                ("log", "--all", "--format=%H %P %s"),
+                ("for-each-ref",),
+                ("ls-files", "--stage"),
+                ("status", "--porcelain", "--untracked-files=all", "--ignored"),
+            ):
+                lines.append(git(repo, *args))
+        for name in sorted([*files, *(f for f in folders if (Path(root) / f).is_symlink())]):
+            entry = Path(root) / name
+            info = entry.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                content = f"-> {entry.readlink()}"
+            elif stat.S_ISREG(info.st_mode):
+                content = hashlib.sha256(entry.read_bytes()).hexdigest()
+            else:
+                content = "special"
+            lines.append(f"{entry.relative_to(path)} {oct(info.st_mode)} {content}")
+        for name in folders:
+            entry = Path(root) / name
+            lines.append(f"{entry.relative_to(path)}/ {oct(entry.lstat().st_mode)}")
+    return "\n".join(lines)
 
 
 def service_env(project: Path, bin_dir: Path = BIN) -> dict[str, str]:
@@ -241,6 +284,49 @@ def serve(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
+
+
+def wait_for_port(port: int, timeout: float = 10) -> None:
+    """Return once something accepts connections on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def front_proxy(project: Path, upstream_port: int, workdir: Path) -> Iterator[int]:
+    """nginx run with the project's deploy/nginx.conf in front of ``upstream_port``.
+
+    The rendered ports (the plan's) are swapped for free ones so tests run side by
+    side; everything else is the file as generated. Yields the port nginx listens on.
+    """
+    conf = (project / "deploy" / "nginx.conf").read_text()
+    port = free_port()
+    conf, listens = re.subn(r"\blisten \d+;", f"listen 127.0.0.1:{port};", conf)
+    conf, upstreams = re.subn(
+        r"server 127\.0\.0\.1:\d+;", f"server 127.0.0.1:{upstream_port};", conf
+    )
+    assert (listens, upstreams) == (1, 1), conf
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "nginx.conf").write_text(conf)
+    process = subprocess.Popen(
+        ["nginx", "-p", str(workdir), "-c", str(workdir / "nginx.conf"), "-e", "stderr"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 # Uvicorn drains, then re-raises SIGTERM so the exit status says why it stopped

@@ -15,7 +15,7 @@ import pytest
 from apistarter.questions import Framework
 from apistarter.render import available_frameworks
 
-from .harness import BIN, OPENAPI_PATHS, dockerfile_instruction, render_service, serve
+from .harness import BIN, OPENAPI_PATH, dockerfile_instruction, render_service, serve
 
 CHECKS = (
     "not_a_server_error",
@@ -39,7 +39,7 @@ def test_no_server_errors_and_responses_match_the_schema(
             [
                 str(BIN / "schemathesis"),
                 "run",
-                server.base_url + OPENAPI_PATHS[framework],
+                server.base_url + OPENAPI_PATH,
                 *("--checks", ",".join(CHECKS)),
                 *("--phases", "examples,coverage,fuzzing"),
                 *("--max-examples", "25", "--seed", "1", "--no-shrink"),

@@ -183,7 +183,7 @@ def _args(*args: str) -> Callable[[Path], list[str]]:
         (_file("a.json", '{"workload": "io-bound",}'), "not valid JSON"),
         (_file("a.yml", "- workload\n"), "must be a mapping of question ids"),
         (_file("a.yml", "1: io-bound\n"), "must be a mapping of question ids"),
-        (lambda tmp: ["--answers", str(tmp / "missing.yml")], "cannot read answers file"),
+        (lambda tmp: ["--answers", str(tmp / "missing.yml")], "cannot read it"),
         (_args("--preset", "unknown"), "no such preset or file"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,

@@ -1,50 +1,204 @@
-"""Plain `copier copy` users get the name rules `apistarter new` applies.
+"""Plain `copier copy` users get the rules `apistarter new` applies.
 
-copier.yml validates names in Jinja for people who run Copier directly; apistarter
-validates them in questions.py. The two can only drift apart by editing one of them,
-which these tests catch.
+copier.yml validates names and free text in Jinja for people who run Copier directly;
+apistarter validates them in questions.py. The two can only drift apart by editing one
+of them, which these tests catch (tests/test_entry_paths.py holds them to each other
+value by value).
 """
 
 from __future__ import annotations
 
+import codecs
+import importlib.metadata
 import re
+import subprocess
+import sys
+import tomllib
+import unicodedata
 from pathlib import Path
+from typing import Any
 
 import copier
+import jinja2_ansible_filters  # type: ignore[import-untyped]
 import pytest
 import yaml
+from jinja2.sandbox import SandboxedEnvironment
+from packaging.requirements import Requirement
 
-from apistarter.questions import PACKAGE_NAME_PATTERN, PROJECT_NAME_PATTERN
+from apistarter.questions import (
+    _IMPORT_PATH,
+    FREE_TEXT_PATTERN,
+    MAX_DOWNSTREAM_DELAY_MS,
+    PACKAGE_NAME_PATTERN,
+    PROJECT_NAME_PATTERN,
+    RESERVED_PACKAGE_NAMES,
+    SERVICE_LIMITS,
+    AnswerError,
+    parse_answers,
+    whole,
+)
 from apistarter.render import templates_dir
 
+from .harness import render_service
+
 VALIDATOR_PATTERN = re.compile(r"regex_search\('([^']*)'\)")
+COPIER_YML: dict[str, Any] = yaml.safe_load((templates_dir() / "copier.yml").read_text())
+_JINJA = SandboxedEnvironment(extensions=[jinja2_ansible_filters.AnsibleCoreFiltersExtension])
+
+
+def copier_refuses(answers: dict[str, str]) -> bool:
+    """Whether copier.yml's validators refuse these answers, rendered as Copier renders them.
+
+    A package name left out (or empty, apistarter's way to say so) is derived from the
+    project name, as copier.yml's default does.
+    """
+    context: dict[str, Any] = {
+        key: COPIER_YML[key]["default"] for key in ("reserved_package_names", "free_text_pattern")
+    }
+    context.update({key: value for key, value in answers.items() if value or key != "package_name"})
+    project_name = context.setdefault("project_name", COPIER_YML["project_name"]["default"])
+    context.setdefault("package_name", project_name.replace("-", "_"))
+    return any(
+        _JINJA.from_string(COPIER_YML[key]["validator"]).render(context).strip()
+        for key in context
+        if "validator" in COPIER_YML.get(key, {})
+    )
 
 
 @pytest.mark.parametrize(
     ("question", "pattern"),
     [
-        ("project_name", PROJECT_NAME_PATTERN.pattern),
-        ("package_name", PACKAGE_NAME_PATTERN.pattern),
+        ("project_name", PROJECT_NAME_PATTERN),
+        ("package_name", PACKAGE_NAME_PATTERN),
+        ("legacy_app", _IMPORT_PATH),
     ],
 )
 def test_copier_validates_names_with_the_pattern_apistarter_uses(
-    question: str, pattern: str
+    question: str, pattern: re.Pattern[str]
 ) -> None:
-    questions = yaml.safe_load((templates_dir() / "copier.yml").read_text())
-    assert VALIDATOR_PATTERN.findall(questions[question]["validator"]) == [pattern]
+    (literal,) = VALIDATOR_PATTERN.findall(COPIER_YML[question]["validator"])
+    # Jinja reads backslash escapes in its string literals, as Python's unicode_escape does.
+    assert codecs.decode(literal, "unicode_escape") == whole(pattern)
+
+
+def test_copier_reserves_the_names_apistarter_reserves() -> None:
+    assert COPIER_YML["reserved_package_names"]["default"] == sorted(RESERVED_PACKAGE_NAMES)
+
+
+def test_copier_limits_are_apistarters() -> None:
+    assert COPIER_YML["limits"]["default"] == SERVICE_LIMITS
+
+
+def test_free_text_refuses_exactly_control_format_and_separator_characters() -> None:
+    """One pass over every code point: the written-out class is what unicodedata says,
+    and copier.yml's pattern refuses the same characters as apistarter's."""
+    copier_pattern = re.compile(COPIER_YML["free_text_pattern"]["default"])
+    joiners = {"\u200c", "\u200d"}
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        refused = FREE_TEXT_PATTERN.fullmatch(char) is None
+        assert refused == (copier_pattern.search(char) is None), hex(code)
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cf", "Cs", "Zl", "Zp") and char not in joiners:
+            assert refused, hex(code)
+        elif category != "Cn":  # unassigned in this Python's Unicode may be assigned later
+            assert not refused, hex(code)
+
+
+def _import_names(requirements: list[str]) -> set[str]:
+    """Top-level import names of these distributions and everything they require."""
+    provides: dict[str, set[str]] = {}
+    for name, owners in importlib.metadata.packages_distributions().items():
+        for owner in owners:
+            provides.setdefault(owner.lower().replace("_", "-"), set()).add(name)
+    names: set[str] = set()
+    seen: set[tuple[str, frozenset[str]]] = set()
+    pending = [Requirement(requirement) for requirement in requirements]
+    while pending:
+        requirement = pending.pop()
+        key = (requirement.name.lower().replace("_", "-"), frozenset(requirement.extras))
+        if key in seen:
+            continue
+        seen.add(key)
+        distribution = importlib.metadata.distribution(requirement.name)
+        names |= provides[str(distribution.metadata["Name"]).lower().replace("_", "-")]
+        for declared in map(Requirement, distribution.requires or []):
+            extras = requirement.extras or {""}
+            if declared.marker is None or any(
+                declared.marker.evaluate({"extra": extra}) for extra in extras
+            ):
+                pending.append(declared)
+    return {name for name in names if PACKAGE_NAME_PATTERN.fullmatch(name)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("framework", "answers"),
+    [
+        ("fastapi", {"deploy": "vm"}),  # gunicorn with uvicorn-worker
+        ("flask", {"peak_concurrency": 2000}),  # gunicorn[gevent]
+        ("hybrid", {}),
+    ],
+)
+def test_reserved_names_hold_every_module_a_service_installs(
+    tmp_path: Path, framework: Any, answers: dict[str, Any]
+) -> None:
+    project = render_service(tmp_path / "svc", framework, answers)
+    declared = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    runtime = _import_names(declared["dependencies"])
+    # The dev tools themselves (their own dependencies never import the service).
+    tools: set[str] = set()
+    for requirement in declared["optional-dependencies"]["dev"]:
+        distribution = importlib.metadata.distribution(Requirement(requirement).name)
+        tools |= {
+            name
+            for name, owners in importlib.metadata.packages_distributions().items()
+            if distribution.metadata["Name"] in owners and PACKAGE_NAME_PATTERN.fullmatch(name)
+        }
+    missing = (runtime | tools) - RESERVED_PACKAGE_NAMES
+    assert not missing, f"add to questions._DEPENDENCY_IMPORTS: {sorted(missing)}"
+
+
+def test_reserved_names_hold_the_stdlib_and_the_test_packages() -> None:
+    stdlib = {name for name in sys.stdlib_module_names if PACKAGE_NAME_PATTERN.fullmatch(name)}
+    assert stdlib | {"test", "tests"} <= RESERVED_PACKAGE_NAMES
 
 
 @pytest.mark.parametrize(
     ("answers", "message"),
     [
         ({"project_name": "Orders_API"}, "Use lowercase letters, digits and single hyphens"),
+        ({"project_name": "orders-api\n"}, "Use lowercase letters, digits and single hyphens"),
         ({"project_name": "orders-api", "package_name": "9orders"}, "underscores"),
+        ({"project_name": "orders-api", "package_name": "uvicorn_worker"}, "would shadow"),
+        ({"project_name": "test"}, "would shadow"),
+        ({"description": "pay \u202eevil"}, "invisible formatting"),
+        ({"author": "a\u2028b"}, "line separator"),
     ],
 )
-def test_plain_copier_refuses_a_bad_name_and_writes_nothing(
+def test_plain_copier_refuses_a_bad_answer_and_writes_nothing(
     tmp_path: Path, answers: dict[str, str], message: str
 ) -> None:
     destination = tmp_path / "svc"
     with pytest.raises(ValueError, match=message):
         copier.run_copy(str(templates_dir()), destination, data=answers, defaults=True, quiet=True)
     assert not destination.exists() or not any(destination.iterdir())
+
+
+@pytest.mark.slow
+def test_the_longest_downstream_wait_apistarter_accepts_is_one_the_service_accepts(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(AnswerError, match="downstream_latency_ms"):
+        parse_answers({"downstream_latency_ms": MAX_DOWNSTREAM_DELAY_MS + 1}, "answers")
+    project = render_service(
+        tmp_path / "svc", "fastapi", {"downstream_latency_ms": MAX_DOWNSTREAM_DELAY_MS}
+    )
+    # The settings the service starts with load (they refused 5001 and more before).
+    check = (
+        "from orders_api.settings import AppSettings; "
+        f"assert AppSettings().downstream_delay_ms == {MAX_DOWNSTREAM_DELAY_MS}"
+    )
+    subprocess.run(
+        [sys.executable, "-c", check], cwd=project / "src", check=True, env={"PATH": "/usr/bin"}
+    )

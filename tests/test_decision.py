@@ -277,10 +277,11 @@ def test_plain_copier_defaults_equal_the_engine_for_default_answers(framework: F
     question = _copier_defaults()["server"]
     rendered = jinja2.Environment(autoescape=True).from_string(question["default"])
     plan = yaml.safe_load(rendered.render(framework=framework, package_name="svc"))
-    expected = decide(DecisionAnswers(), framework).server.model_dump(exclude={"why"})
+    expected = decide(DecisionAnswers(), framework).server.model_dump(mode="json", exclude={"why"})
     assert plan == {
         **expected,
         "command": run_command(decide(DecisionAnswers(), framework).server, "svc"),
+        "framework": framework,
     }
 
 

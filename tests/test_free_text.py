@@ -17,8 +17,9 @@ from .harness import render_service
 pytestmark = pytest.mark.slow
 
 TRICKY = st.sampled_from(['"', "'", "\\", "{{ 7*7 }}", "{% if x %}", "${{ env }}", "é✓", "#", ":"])
-# Control characters are refused with a clear error (ProjectAnswers); everything else goes.
-PRINTABLE = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=8)
+# Control, format and separator characters are refused with a clear error (ProjectAnswers);
+# everything else goes.
+PRINTABLE = st.text(st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zl", "Zp")), max_size=8)
 FREE_TEXT = st.lists(st.one_of(TRICKY, PRINTABLE), max_size=6).map("".join)
 
 

@@ -82,7 +82,8 @@ def test_answer_the_questions_and_get_a_working_service(tmp_path: Path) -> None:
     child.expect("a Flask app already serves traffic")
     _answer(child, "new service or an existing Flask codebase", "new")
     _answer(child, "spend its time on", "not-a-workload")
-    child.expect("Please select one of the available options")
+    # The refusal names the choices.
+    child.expect("is not one of the choices: sync, io-bound, cpu-bound, mixed")
     _answer(child, "spend its time on", "io-bound")
     _answer(child, "requests are in flight", "0")
     child.expect("greater than or equal to")  # checked at once, asked again
@@ -118,19 +119,64 @@ def test_answer_the_questions_and_get_a_working_service(tmp_path: Path) -> None:
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
 
 
-def test_an_override_in_the_prompt_is_recorded(tmp_path: Path) -> None:
+def test_an_override_in_the_prompt_is_shown_confirmed_and_recorded(tmp_path: Path) -> None:
     child = _spawn(tmp_path, "new", "svc", "--set", "description=x", "--set", "author=")
     child.expect("Python version")
     child.sendline("")
     for _ in range(13):  # every decision question, defaults
         child.expect(PROMPT)
         child.sendline("")
+    # `?` works at the last prompt too.
+    _answer(child, "Framework to generate", "?")
+    child.expect("Another framework is shown with its own server plan")
+    # A unique prefix picks Flask: its own plan and warnings come before anything is written.
+    _answer(child, "Framework to generate", "fl")
+    shown = _answer(child, "Generate Flask with this plan?", "n")
+    assert "Recommendation: FastAPI (chosen: Flask)" in shown
+    assert "gunicorn gthread" in shown
+    assert "Flask gets validation and OpenAPI docs from extensions" in shown  # a warning
+    assert not (tmp_path / "svc").exists()
+    # No goes back to the choice; yes writes.
     _answer(child, "Framework to generate", "flask")
+    _answer(child, "Generate Flask with this plan?", "y")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0, child.before
     adr = (tmp_path / "svc" / "docs" / "decisions" / "0001-web-framework.md").read_text()
     assert "apistarter recommended **FastAPI**; the team chose Flask" in adr
+
+
+def test_follow_ups_prefixes_and_refusals(tmp_path: Path) -> None:
+    child = _spawn(
+        tmp_path,
+        "new",
+        "svc",
+        "--set",
+        "description=x",
+        "--set",
+        "author=",
+        "--set",
+        "python_version=3.12",
+    )
+    _answer(child, "new service or an existing Flask codebase", "ex")
+    # The existing app's follow-ups come right after the answer they depend on.
+    shown = _answer(child, "How many routes", "40")
+    assert "spend its time on" not in shown
+    _answer(child, "measured problem", "s")
+    child.expect("could be saturated-workers or scaling")
+    shown = _answer(child, "measured problem", "sat")
+    assert "spend its time on" not in shown
+    _answer(child, "spend its time on", "io")
+    for question in ("requests are in flight", "wait on downstream calls", "heavy CPU work"):
+        _answer(child, question, "")
+    _answer(child, "blocking libraries", "requests,foo")
+    # A bad list item is named by its value, not its index.
+    child.expect("blocking_deps: 'foo' is not one of 'requests'")
+    child.expect(PROMPT)
+    _interrupt_at_the_prompt(child)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert not (tmp_path / "svc").exists()
 
 
 @pytest.mark.parametrize("at", ["Owner", "Who calls the API", "Framework to generate"])

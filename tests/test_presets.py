@@ -107,7 +107,7 @@ def test_answers_that_break_a_lock_are_refused(
     [
         ({"locked": {"colour": "blue"}}, "unknown question colour"),
         ({"defaults": {"cpus": "many"}}, "cpus: Input should be a valid integer"),
-        ({"frameworks": ["django"]}, "frameworks.0"),
+        ({"frameworks": ["fastapi", "django"]}, "frameworks: 'django' is not one of 'fastapi'"),
         ({"locked": {"deploy": "mainframe"}}, "deploy: Input should be"),
         ({"default": {}}, "default: Extra inputs are not permitted"),
     ],
@@ -248,5 +248,9 @@ def test_backstage_example_asks_only_what_apistarter_accepts() -> None:
             assert field["items"]["enum"] == expected["items"]["enum"], question
         if "default" in field:
             assert field["default"] == expected["default"], question
+        # A form's bounds and patterns are the schema's, where the form states them.
+        for rule in ("minimum", "maximum", "maxLength", "pattern"):
+            if rule in field:
+                assert field[rule] == expected[rule], (question, rule)
     step = next(s for s in template["spec"]["steps"] if s["action"] == "apistarter:new")
     assert set(step["input"]["answers"]) == set(fields)

@@ -13,7 +13,7 @@ from apistarter.questions import Framework
 from apistarter.render import available_frameworks
 
 from .harness import (
-    OPENAPI_PATHS,
+    OPENAPI_PATH,
     dockerfile_instruction,
     get,
     git,
@@ -94,7 +94,7 @@ def test_security_defaults(
     cors_env = {**env, "APP_CORS_ORIGINS": json.dumps([ALLOWED_ORIGIN])}
     with serve(project, dockerfile_instruction(project, "CMD"), cors_env) as server:
         bodies = [
-            get(server.base_url + OPENAPI_PATHS[framework])[1],
+            get(server.base_url + OPENAPI_PATH)[1],
             get(server.base_url + "/nowhere")[1],
             _request(server.base_url, "POST", "/v1/items", b"{not json")[2],
         ]

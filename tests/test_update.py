@@ -197,7 +197,8 @@ def test_update_moves_a_service_onto_a_fork(two_versions: Path) -> None:
     assert git(project, "rev-list", "--count", "HEAD") == commits_before
     assert " M README.md" in git(project, "status", "--porcelain")
     # From now on, plain Copier updates from the fork as well.
-    git(project, "commit", "--quiet", "-am", "onto the fork")
+    git(project, "add", "--all")  # the update also adds files (the deploy artefacts)
+    git(project, "commit", "--quiet", "-m", "onto the fork")
     copier.run_update(project, defaults=True, overwrite=True, quiet=True, skip_answered=True)
     assert git(project, "status", "--porcelain") == ""
 

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from packaging.version import Version
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
-from rich.prompt import Prompt
+from rich.prompt import InvalidResponse, Prompt
 from rich.table import Table
+from rich.text import Text
 
-from apistarter import __version__
+from apistarter import __version__, workflow
 from apistarter.adopt import adoption
 from apistarter.answers import load_answers_file, parse_set_options
-from apistarter.decision import FRAMEWORK_NAMES, Recommendation, decide
+from apistarter.decision import FRAMEWORK_NAMES, Reason, Recommendation, decide
 from apistarter.inspect import InspectError, InspectReport, inspect_project
+from apistarter.interpreters import interpreter, versions_on_path
 from apistarter.presets import (
     Preset,
     allowed_frameworks,
@@ -32,7 +35,6 @@ from apistarter.presets import (
 )
 from apistarter.questions import (
     DECISION_QUESTIONS,
-    FRAMEWORKS,
     PROJECT_QUESTIONS,
     AnswerError,
     DecisionAnswers,
@@ -45,16 +47,10 @@ from apistarter.questions import (
 )
 from apistarter.render import (
     RenderError,
-    available_frameworks,
+    RestoredError,
     check_destination,
     ensure_template_source,
-    latest_version,
-    new_project,
-    recorded_answers,
-    recorded_version,
-    template_data,
     template_version_ref,
-    update_project,
 )
 
 app = typer.Typer(
@@ -98,7 +94,8 @@ TemplateOption = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Messages quote user input (names, paths, answers): printed literally, never as markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -122,34 +119,59 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _prompt(question: Question, answered: dict[str, Any]) -> Any:
-    """Ask one question until the answer is valid; `?` shows its help line."""
-    default = (
-        ",".join(question.default)
-        if isinstance(question.default, tuple)
-        else ("y" if question.default else "n")
-        if question.kind == "bool"
-        else str(question.default)
-    )
-    label = f"[bold]{question.text}[/]"
+class _ChoicePrompt(Prompt):
+    """A choice prompt that takes a unique prefix (fa -> fastapi) and names the choices
+    when it refuses a reply."""
+
+    def process_response(self, value: str) -> str:
+        reply = value.strip()
+        choices = self.choices or []
+        matches = [c for c in choices if c == reply] or [
+            c for c in choices if reply and c.startswith(reply)
+        ]
+        if len(matches) == 1:
+            return matches[0]
+        problem = f"could be {' or '.join(matches)}" if matches else "is not one of the choices"
+        valid = ", ".join(c for c in choices if c != "?")
+        raise InvalidResponse(
+            f"[prompt.invalid]{escape(repr(reply))} {problem}: {escape(valid)} (? for help)"
+        )
+
+
+def _ask(label: str, help_text: str, default: str, choices: Sequence[str] = ()) -> str:
+    """One reply to a prompt; `?` shows the help line and asks again."""
     while True:
-        if question.kind == "choice":
-            reply = Prompt.ask(label, choices=[*question.choices, "?"], default=default)
-        elif question.kind == "bool":
-            reply = Prompt.ask(label, choices=["y", "n", "?"], default=default)
+        if choices:
+            reply = _ChoicePrompt.ask(label, choices=[*choices, "?"], default=default)
         else:
-            hint = f" [dim]({', '.join(question.choices)})[/]" if question.choices else ""
-            reply = Prompt.ask(f"{label}{hint} [dim](? for help)[/]", default=default)
-        if reply.strip() == "?":
-            out.print(f"  [dim]{escape(question.help)}[/]")
-            continue
-        value: Any = reply == "y" if question.kind == "bool" else reply
+            reply = Prompt.ask(f"{label} [dim](? for help)[/]", default=default)
+        if reply.strip() != "?":
+            return reply
+        out.print(Text(f"  {help_text}", style="dim"))
+
+
+def _prompt(question: Question, answered: dict[str, Any]) -> Any:
+    """Ask one question until the answer is valid."""
+    label = f"[bold]{question.text}[/]"
+    choices: tuple[str, ...] = ()
+    if question.kind == "bool":
+        choices, default = ("yes", "no"), "yes" if question.default else "no"
+    elif question.kind == "choice":
+        choices, default = question.choices, str(question.default)
+    elif question.kind == "list":
+        label += f" [dim]({', '.join(question.choices)})[/]"
+        default = ",".join(question.default)
+    else:
+        default = str(question.default)
+    while True:
+        reply = _ask(label, question.help, default, choices)
+        value: Any = reply == "yes" if question.kind == "bool" else reply
         # Checked in the context it needs (route counts exist only for existing code).
         context = {"codebase": answered.get("codebase", "new"), question.id: value}
         try:
             parse_answers(context, "your answer")
         except AnswerError as error:
-            out.print(f"  [red]{escape(str(error))}[/]")
+            out.print(Text(f"  {error}", style="red"))
             continue
         return value
 
@@ -188,10 +210,12 @@ def _collect(
     broken = broken_locks(given, locks, raw)
     if broken:
         raise AnswerError("\n".join(broken))
-    wanted = [q for q in DECISION_QUESTIONS if applies(q.id, raw)]
+    # In the order questions.py declares them, so a follow-up comes right after the
+    # answer it depends on; each is asked only if it applies given the answers so far.
+    wanted = list(DECISION_QUESTIONS)
     if ask_project:
         wanted = [q for q in PROJECT_QUESTIONS if q.id not in OPTIONAL_PROJECT_ANSWERS] + wanted
-    missing = [q for q in wanted if q.id not in raw]
+    missing = [q for q in wanted if q.id not in raw and applies(q.id, raw)]
     if missing and not defaults:
         if not interactive:
             names = ", ".join(q.id for q in missing)
@@ -201,18 +225,13 @@ def _collect(
             )
         _introduce(presets)
         group = ""
-        for question in missing:
+        for question in wanted:
+            if question.id in raw or not applies(question.id, raw):
+                continue
             if question.group != group:
                 group = question.group
                 out.rule(f"[bold]{group}[/]", align="left")
             raw[question.id] = _prompt(question, raw)
-            # A later question may apply only because of this answer.
-            if question.id == "codebase":
-                missing.extend(
-                    q
-                    for q in DECISION_QUESTIONS
-                    if q.id not in raw and q not in missing and applies(q.id, raw)
-                )
     return parse_answers(raw, source)
 
 
@@ -230,31 +249,38 @@ def _show(recommendation: Recommendation) -> None:
     body.add_column(style="bold", no_wrap=True)
     body.add_column()
     for reason in recommendation.reasons:
-        body.add_row("why", f"{reason.text} [dim]({reason.answer}; {reason.source})[/]")
+        body.add_row("why", _cited(reason))
     for warning in recommendation.warnings:
-        body.add_row(
-            "[yellow]watch[/]", f"{warning.text} [dim]({warning.answer}; {warning.source})[/]"
-        )
+        body.add_row("[yellow]watch[/]", _cited(warning))
     plan = recommendation.server
     worker = f" {plan.worker_class}" if plan.worker_class else ""
     body.add_row(
         "server",
-        f"{plan.server}{worker}, {plan.workers} worker(s) x {plan.threads} thread(s), "
-        f"timeout {plan.timeout}s, graceful {plan.graceful_timeout}s "
-        f"(serving {plan.shutdown_delay}s of it not ready), keep-alive {plan.keepalive}s",
+        Text(
+            f"{plan.server}{worker}, {plan.workers} worker(s) x {plan.threads} thread(s), "
+            f"timeout {plan.timeout}s, graceful {plan.graceful_timeout}s "
+            f"(serving {plan.shutdown_delay}s of it not ready), keep-alive {plan.keepalive}s"
+        ),
     )
     for line in plan.why:
-        body.add_row("", f"[dim]{line}[/]")
+        body.add_row("", Text(line, style="dim"))
     for alternative in recommendation.alternatives:
         body.add_row(
             "instead",
-            f"{FRAMEWORK_NAMES[alternative.framework]}: + {' + '.join(alternative.pros[:2])} "
-            f"- {' - '.join(alternative.cons[:2])}",
+            Text(
+                f"{FRAMEWORK_NAMES[alternative.framework]}: + {' + '.join(alternative.pros[:2])} "
+                f"- {' - '.join(alternative.cons[:2])}"
+            ),
         )
     title = f"Recommendation: {FRAMEWORK_NAMES[recommendation.recommended]}"
     if recommendation.overridden:
         title += f" (chosen: {FRAMEWORK_NAMES[recommendation.framework]})"
     out.print(Panel(body, title=title, title_align="left", border_style="cyan"))
+
+
+def _cited(reason: Reason) -> Text:
+    """A reason or warning and, dimmed, the answers it read and its source; all literal."""
+    return Text.assemble(reason.text, " ", (f"({reason.answer}; {reason.source})", "dim"))
 
 
 @app.command("decide")
@@ -408,32 +434,37 @@ def _presets(preset: str | None) -> tuple[Preset, ...]:
     return tuple(p for p in (chosen, policy) if p is not None)
 
 
+_CHOOSE_HELP = (
+    "Enter keeps the recommendation. Another framework is shown with its own server plan "
+    "and warnings, and written only once you confirm it; the ADR records the override."
+)
+
+
 def _choose(
     recommendation: Recommendation, answers: DecisionAnswers, allowed: tuple[Framework, ...]
 ) -> Recommendation:
-    """Let a person accept the recommendation or pick another allowed framework."""
+    """Accept the recommendation, or see another allowed framework's plan and confirm it."""
     default = recommendation.recommended
-    pick = Prompt.ask(
-        "Framework to generate",
-        choices=list(allowed),
-        default=default if default in allowed else allowed[0],
-    )
-    chosen = next(f for f in allowed if f == pick)
-    return recommendation if chosen == recommendation.framework else decide(answers, chosen)
-
-
-def _constraints(presets: tuple[Preset, ...]) -> list[dict[str, str]]:
-    """What policies decided, for the ADR: each locked answer and who locked it."""
-    constraints = [
-        {"answer": lock.question, "value": str(lock.value), "policy": lock.policy}
-        for lock in locks_of(presets)
-    ]
-    allowed, allowed_by = allowed_frameworks(presets)
-    if allowed_by:
-        constraints.append(
-            {"answer": "framework", "value": " or ".join(allowed), "policy": allowed_by}
+    while True:
+        pick = _ask(
+            "Framework to generate",
+            _CHOOSE_HELP,
+            default if default in allowed else allowed[0],
+            allowed,
         )
-    return constraints
+        chosen = next(f for f in allowed if f == pick)
+        if chosen == recommendation.framework:
+            return recommendation
+        alternative = decide(answers, chosen)
+        _show(alternative)
+        confirmed = _ask(
+            f"Generate {FRAMEWORK_NAMES[chosen]} with this plan?",
+            "yes writes the service as shown; no goes back to the choice of framework.",
+            "yes",
+            ("yes", "no"),
+        )
+        if confirmed == "yes":
+            return alternative
 
 
 @app.command("new")
@@ -470,12 +501,8 @@ def new_command(
     legacy_app: AppOption = None,
 ) -> None:
     """Answer the questions, see the recommendation, and render the service."""
-    chosen = next((f for f in FRAMEWORKS if f == framework), None)
-    if framework is not None and chosen is None:
-        raise _fail(f"--framework {framework!r}: choose one of {', '.join(FRAMEWORKS)}")
-    if legacy is not None and chosen not in (None, "hybrid"):
-        raise _fail(f"--legacy adopts an app into the hybrid; --framework {chosen} cannot")
-    adopted: InspectReport | None = None
+    if legacy is not None and framework not in (None, "hybrid"):
+        raise _fail(f"--legacy adopts an app into the hybrid; --framework {framework} cannot")
     project_defaults: dict[str, Any] = {}
     if directory is not None and not directory.name.startswith("."):
         project_defaults["project_name"] = directory.resolve().name
@@ -484,6 +511,7 @@ def new_command(
             check_destination(directory, force=force)
         adopted, inferred = _inferred(legacy, legacy_app, quiet=as_json)
         presets = _presets(preset)
+        chosen = workflow.framework_option(framework, presets)
         decision, project = _collect(
             answers,
             set_,
@@ -500,58 +528,82 @@ def new_command(
         raise _fail(str(error)) from None
     if adopted is not None:
         chosen = "hybrid"
-    allowed, allowed_by = allowed_frameworks(presets)
-    if chosen is not None and chosen not in allowed:
-        raise _fail(f"--framework {chosen}: {allowed_by} allows only {', '.join(allowed)}")
     recommendation = decide(decision, chosen)
     if not as_json:
         _show(recommendation)
     if chosen is None and _interactive() and not as_json:
-        recommendation = _choose(recommendation, decision, allowed)
-    elif recommendation.framework not in allowed:
-        raise _fail(
-            f"apistarter recommends {recommendation.framework}, but {allowed_by} allows only "
-            f"{', '.join(allowed)}; pick one with --framework (the ADR records the override). "
-            "Nothing was written"
-        )
-    if template is None and recommendation.framework not in available_frameworks():
-        raise _fail(
-            f"the {recommendation.framework} template is not available in apistarter "
-            f"{__version__} yet (available: {', '.join(sorted(available_frameworks()))}); "
-            "nothing was written"
-        )
+        recommendation = _choose(recommendation, decision, allowed_frameworks(presets)[0])
     try:
-        data = template_data(project, decision, recommendation, _constraints(presets))
         plan = adoption(adopted, legacy, project.python_version) if adopted and legacy else None
-        if plan is not None:
-            data["legacy"] = plan.data
-        created = new_project(
+        created = workflow.create(
             destination,
-            data,
+            project,
+            decision,
+            recommendation,
+            presets,
             force=force,
-            template=_source(template),
-            before_commit=plan.bring_in if plan else None,
+            template=template,
+            adoption=plan,
         )
-    except RenderError as error:
+    except RestoredError as error:
+        _fail(str(error))
+        raise typer.Exit(1) from None
+    except (AnswerError, RenderError) as error:
         raise _fail(str(error)) from None
+    needed = interpreter(project.python_version)
     if as_json:
         report = {
-            "directory": str(created),
+            "directory": str(created.directory),
             "project_name": project.project_name,
             "package_name": project.package_name,
             "framework": recommendation.framework,
             "template_version": template_version_ref(),
             "answers": {**project.model_dump(mode="json"), **decision.model_dump(mode="json")},
             "recommendation": recommendation.model_dump(mode="json"),
+            "overwritten": created.overwritten,
+            "untracked": created.untracked,
+            "leftovers_removed": created.leftovers,
+            "backups_kept": created.backups,
+            "interpreter": needed,
         }
         out.print_json(json.dumps(report))
         return
+    for leftover in created.leftovers:
+        out.print(f"Removed {escape(leftover)}, left behind by an interrupted run.")
+    for backup in created.backups:
+        err.print(
+            f"[yellow]note:[/] {escape(backup)} holds files an interrupted --force run "
+            "replaced; copy back what you need, then delete it.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if created.overwritten:
+        out.print(
+            f"Overwrote {len(created.overwritten)} file(s): "
+            + escape(", ".join(created.overwritten))
+        )
+    if created.untracked:
+        out.print(
+            f"Left {len(created.untracked)} file(s) that were there before out of the first "
+            "commit (untracked): " + escape(", ".join(created.untracked))
+        )
     out.print(
-        f"[green]Created[/] {created} ({FRAMEWORK_NAMES[recommendation.framework]}, "
-        f"package {project.package_name}).\n"
-        f"Next: cd {destination} && python -m venv .venv && "
-        + escape(".venv/bin/pip install -e '.[dev]' && .venv/bin/pytest")
+        f"[green]Created[/] {escape(str(created.directory))} "
+        f"({FRAMEWORK_NAMES[recommendation.framework]}, package {project.package_name}).\n"
+        "Next: "
+        + escape(
+            f"cd {destination} && {needed} -m venv .venv && "
+            ".venv/bin/pip install -e '.[dev]' && .venv/bin/pytest"
+        )
     )
+    if project.python_version not in versions_on_path():
+        found = ", ".join(versions_on_path()) or "none"
+        err.print(
+            f"[yellow]note:[/] {needed} is not on PATH; the service needs Python "
+            f"{project.python_version}. python_version values that would work here: {found}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("presets")
@@ -566,12 +618,8 @@ def presets_command(
     table = Table("preset", "for", "answers")
     for p in presets:
         given = ", ".join(f"{k}={v}" for k, v in p.content.defaults.items())
-        table.add_row(p.name, p.content.summary, f"[dim]{escape(given)}[/]")
+        table.add_row(p.name, Text(p.content.summary), Text(given, style="dim"))
     out.print(table)
-
-
-# Answers a project cannot change through an update: they name its files.
-FIXED_ON_UPDATE = frozenset({"project_name", "package_name"})
 
 
 @app.command("update")
@@ -589,109 +637,81 @@ def update_command(
 ) -> None:
     """Bring a service up to this apistarter's template, keeping your edits.
 
-    Exit codes: 0 done (or up to date), 1 conflicts remain (or, with --check, an
-    update is available), 2 refused and nothing changed.
+    Exit codes: 0 done (or up to date); 1 conflicts remain, or the update failed and
+    the service was restored (with --check: an update is available); 2 refused and
+    nothing changed.
     """
     if conflict not in ("inline", "rej"):
         raise _fail(f"--conflict {conflict!r}: choose inline or rej")
     try:
-        recorded = recorded_answers(directory)
-        sets = parse_set_options(set_ or [])
+        target = workflow.update_target(directory, template)
+        if not check:
+            plan = workflow.plan_update(target, set_ or [], _presets(None))
     except (AnswerError, RenderError) as error:
         raise _fail(str(error)) from None
-    current = recorded_version(recorded)
-    source = _source(template)
-    if source is None:
-        available = template_version_ref().removeprefix("v")
-    else:
-        try:
-            newest = latest_version(source)
-        except RenderError:
-            raise _fail(f"--template {template}: not a git repository that can be read") from None
-        if newest is None:
-            raise _fail(f"--template {template}: the fork has no version tags (vX.Y.Z)")
-        available = str(newest)
-    if current is not None and current > Version(available):
-        upgrade = "upgrade apistarter first" if source is None else "tag a newer fork version"
-        raise _fail(
-            f"{directory} was made by template v{current}, newer than "
-            f"{'this apistarter' if source is None else template}'s v{available}; {upgrade}"
-        )
     if check:
-        outdated = current is None or current < Version(available)
-        report = {"current": str(current), "available": available, "update_available": outdated}
+        report = {
+            "current": str(target.current),
+            "available": target.available,
+            "update_available": target.outdated,
+        }
         if as_json:
             out.print_json(json.dumps(report))
         else:
-            state = "available" if outdated else "not needed (up to date)"
-            out.print(f"Template v{current} -> v{available}: update {state}")
-        raise typer.Exit(1 if outdated else 0)
-    renamed = FIXED_ON_UPDATE.intersection(sets)
-    if renamed:
-        raise _fail(f"--set {', '.join(sorted(renamed))}: a service cannot be renamed by an update")
-    asked_framework = "framework" in sets
-    framework = sets.pop("framework", str(recorded.get("framework", "fastapi")))
-    chosen = next((f for f in FRAMEWORKS if f == framework), None)
-    if chosen is None:
-        raise _fail(f"--set framework={framework}: choose one of {', '.join(FRAMEWORKS)}")
-    project_keys = {q.id for q in PROJECT_QUESTIONS}
-    raw = {
-        **(recorded.get("decision") or {}),
-        **{k: v for k, v in recorded.items() if k in project_keys},
-        **sets,
-    }
+            state = "available" if target.outdated else "not needed (up to date)"
+            out.print(f"Template v{target.current} -> v{target.available}: update {state}")
+        raise typer.Exit(1 if target.outdated else 0)
+    if not as_json:
+        out.print(
+            f"Template source: {escape(target.source)} (v{target.current} -> v{target.available})",
+            highlight=False,
+        )
     try:
-        decision, project = parse_answers(raw, f"{directory / '.copier-answers.yml'} and --set")
-        # An update cannot take a service outside the organisation's policy either.
-        policy = _presets(None)
-        broken = broken_locks(sets, locks_of(policy), raw)
-    except AnswerError as error:
-        raise _fail(str(error)) from None
-    if broken:
-        raise _fail("\n".join(broken))
-    allowed, allowed_by = allowed_frameworks(policy)
-    if asked_framework and chosen not in allowed:
-        raise _fail(f"--set framework={chosen}: {allowed_by} allows only {', '.join(allowed)}")
-    data = template_data(project, decision, decide(decision, chosen))
-    previous = recorded.get("framework")
-    if recorded.get("adr"):
-        # Decision records are history: the first stays as it was written; a framework
-        # change gets a record of its own that supersedes it.
-        new_record = data["adr"]
-        data["adr"] = recorded["adr"]
-        data["adr_change"] = recorded.get("adr_change") or {}
-        if chosen != previous:
-            data["adr_change"] = {
-                **new_record,
-                "supersedes": "0001-web-framework.md",
-                "previous": previous,
-            }
-    try:
-        result = update_project(directory, data, conflict=conflict, template=source)
+        result = workflow.run_update(plan, conflict)
+    except RestoredError as error:
+        _fail(str(error))
+        raise typer.Exit(1) from None
     except RenderError as error:
         raise _fail(str(error)) from None
     if as_json:
         out.print_json(
             json.dumps(
-                {"changed": result.changed, "conflicts": result.conflicts, "version": available}
+                {
+                    **dataclasses.asdict(result),
+                    "source": target.source,
+                    "version": target.available,
+                    "unchanged_by": plan.unchanged_by,
+                }
             )
         )
     else:
-        out.print(f"Updated {directory} to template v{available}.")
-        for path in result.changed:
-            mark = "[red]conflict[/]" if path in result.conflicts else "changed"
-            out.print(f"  {mark}  {path}")
-        if result.conflicts:
+        out.print(f"Updated {escape(str(directory))} to template v{target.available}.")
+        if plan.unchanged_by:
+            out.print(
+                f"{escape(' '.join('--set ' + o for o in plan.unchanged_by))} changes nothing "
+                "in the plan (framework, server, load test)."
+            )
+        for label, paths in (
+            ("added", result.added),
+            ("changed", result.changed),
+            ("removed", result.removed),
+            ("[red]conflict[/]", result.conflicts),
+        ):
+            for path in paths:
+                out.print(f"  {label}  {escape(path)}")
+        for path in result.kept:
+            out.print(
+                f"  [red]conflict[/]  {escape(path)} (you changed it and the new template "
+                "no longer has it: kept; delete it or keep it)"
+            )
+        if result.dependencies_changed:
+            out.print(
+                "Dependencies changed: reinstall " + escape("(.venv/bin/pip install -e '.[dev]').")
+            )
+        if result.conflicts or result.kept:
             err.print("Resolve the conflicts, then commit.")
-    if result.conflicts:
+    if result.conflicts or result.kept:
         raise typer.Exit(1)
-
-
-def _source(template: str | None) -> str | None:
-    """A fork's location as projects should record it: local paths made absolute."""
-    if template is not None and Path(template).expanduser().exists():
-        return str(Path(template).expanduser().resolve())
-    return template
 
 
 @app.command("template")
@@ -701,7 +721,7 @@ def template_command() -> None:
         source = ensure_template_source()
     except RenderError as error:
         raise _fail(str(error)) from None
-    out.print(f"Template source: {source} (renders {template_version_ref()})")
+    out.print(f"Template source: {source} (renders {template_version_ref()})", markup=False)
 
 
 @app.command("questions")

@@ -17,15 +17,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from apistarter.answers import read_document
 from apistarter.questions import (
     FRAMEWORKS,
     AnswerError,
     DecisionAnswers,
     Framework,
     ProjectAnswers,
+    describe_error,
     parse_answers,
 )
 
@@ -84,20 +85,11 @@ def shipped_presets() -> tuple[Preset, ...]:
 
 
 def _load(path: Path, name: str, source: str) -> Preset:
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise AnswerError(f"{source}: cannot read it: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise AnswerError(f"{source}: not valid YAML: {error}") from error
+    loaded = read_document(path, source)
     try:
         content = PresetFile.model_validate(loaded or {})
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc']) or 'file'}: "
-            + item["msg"].removeprefix("Value error, ")
-            for item in error.errors()
-        )
+        problems = "; ".join(describe_error(item, "file") for item in error.errors())
         raise AnswerError(f"{source}: {problems}") from error
     preset = Preset(name=name, source=source, content=content)
     # Every answer the file gives must be one `new` accepts, checked before anything is asked.

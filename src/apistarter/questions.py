@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import keyword
 import re
+import reprlib
 import sys
 import typing
-import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 Framework = Literal["fastapi", "flask", "hybrid"]
 FRAMEWORKS: tuple[Framework, ...] = typing.get_args(Framework)
@@ -41,6 +50,13 @@ CpuTasks = Literal["none", "inline", "process-pool", "task-queue"]
 MeasuredProblem = Literal["none", "saturated-workers", "latency", "docs", "scaling"]
 Deploy = Literal["kubernetes", "vm", "compose"]
 PythonVersion = Literal["3.11", "3.12", "3.13"]
+
+
+# The longest downstream wait the generated service's I/O demo route stands in for: its
+# settings and route refuse more (the template places this value), so the question does too.
+MAX_DOWNSTREAM_DELAY_MS = 5_000
+# The bounds above as the template places them (template data `limits`).
+SERVICE_LIMITS = {"downstream_delay_ms": MAX_DOWNSTREAM_DELAY_MS}
 
 
 def ask(default: Any, text: str, help_text: str, group: str) -> Any:
@@ -84,7 +100,7 @@ class DecisionAnswers(BaseModel):
         "Requests per second at peak times the average response time in seconds.",
         "workload",
     )
-    downstream_latency_ms: Annotated[int, Field(ge=0, le=600_000)] = ask(
+    downstream_latency_ms: Annotated[int, Field(ge=0, le=MAX_DOWNSTREAM_DELAY_MS)] = ask(
         50,
         "How long does a request wait on downstream calls (ms)?",
         "The typical total of database, cache and HTTP calls per request; 0 if none.",
@@ -169,26 +185,138 @@ class DecisionAnswers(BaseModel):
         return self
 
 
-# Names a service must not take: they shadow modules the service itself imports.
-_SHADOWED_MODULES = frozenset(sys.stdlib_module_names) | {
-    "fastapi",
-    "flask",
-    "pydantic",
-    "pydantic_settings",
-    "starlette",
-    "uvicorn",
-    "gunicorn",
-    "a2wsgi",
-    "httpx",
-    "locust",
-    "tests",
-}
-# copier.yml validates names for plain `copier copy` with these same patterns (a test holds
-# them equal), so they are public.
-PROJECT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-PACKAGE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-_IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+# Import names a service must not take: each shadows a module the service, its tests or
+# its dependencies import, so the service would import itself instead and fail to start.
+# sys.stdlib_module_names and the keywords cover the running Python; these are the ones
+# other supported versions (3.11 to 3.13) have besides: removed modules, a newer keyword.
+_OTHER_PYTHONS = frozenset(
+    [
+        "aifc",
+        "asynchat",
+        "asyncore",
+        "audioop",
+        "cgi",
+        "cgitb",
+        "chunk",
+        "crypt",
+        "distutils",
+        "imghdr",
+        "imp",
+        "lib2to3",
+        "mailcap",
+        "msilib",
+        "nis",
+        "nntplib",
+        "ossaudiodev",
+        "pipes",
+        "smtpd",
+        "sndhdr",
+        "spwd",
+        "sunau",
+        "telnetlib",
+        "type",
+        "uu",
+        "xdrlib",
+    ]
+)
+# The top-level import names of what a generated service installs (its runtime dependencies,
+# transitively, and the tools its dev extra runs); a test derives them from the installed
+# distributions of a rendered service's pyproject and checks this list holds them all.
+_DEPENDENCY_IMPORTS = frozenset(
+    [
+        "a2wsgi",
+        "annotated_doc",
+        "annotated_types",
+        "anyio",
+        "blinker",
+        "click",
+        "dotenv",
+        "fastapi",
+        "flask",
+        "flask_cors",
+        "flask_openapi3",
+        "flask_openapi3_swagger",
+        "gevent",
+        "greenlet",
+        "gunicorn",
+        "h11",
+        "httptools",
+        "httpx2",
+        "idna",
+        "itsdangerous",
+        "jinja2",
+        "locust",
+        "markupsafe",
+        "mypy",
+        "mypyc",
+        "opentelemetry",
+        "packaging",
+        "py",
+        "pydantic",
+        "pydantic_core",
+        "pydantic_settings",
+        "pytest",
+        "pytest_locust",
+        "ruff",
+        "starlette",
+        "typing_extensions",
+        "typing_inspection",
+        "uvicorn",
+        "uvicorn_worker",
+        "uvloop",
+        "watchfiles",
+        "websockets",
+        "werkzeug",
+        "yaml",
+        "zope",
+    ]
+)
+# Every pattern matches a whole value: Python's `$` also matches before a final newline,
+# so they are used with fullmatch here, and whole() anchors them for other engines.
+PROJECT_NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+PACKAGE_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+_IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+# Free text goes into README, ADR, pyproject and YAML: no control characters (Cc, Cs),
+# no invisible format characters (Cf: bidi overrides such as U+202E reorder what a reader
+# sees) and no line or paragraph separators (Zl, Zp). The two joiners U+200C/U+200D stay:
+# Persian and Indic scripts and emoji sequences need them, and they reorder nothing.
+# Written out (as of Unicode 15.1) because deriving it takes most of a second; a test
+# checks it against unicodedata. Characters beyond U+FFFF are the characters themselves,
+# not \U escapes, which JSON Schema's regex dialect lacks.
+FREE_TEXT_PATTERN = re.compile(
+    r"[^\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2"
+    r"\u180e\u200b\u200e-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff"
+    r"\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+    r"]*"
+)
 MAX_NAME_LENGTH = 50
+MAX_TEXT_LENGTH = 500
+
+
+def whole(pattern: re.Pattern[str]) -> str:
+    """``pattern`` anchored to the whole value for JSON Schema and Copier's ``regex_search``.
+
+    They search rather than fullmatch, JSON Schema's regex dialect has no ``\\Z``, and
+    ``$`` would let a final newline through; "nothing follows" means the same in both.
+    """
+    return f"^(?:{pattern.pattern})(?![\\s\\S])"
+
+
+# Only the names a service could otherwise take (copier.yml lists the same, a test holds them).
+RESERVED_PACKAGE_NAMES = frozenset(
+    name
+    for name in (
+        set(sys.stdlib_module_names)
+        | set(keyword.kwlist)
+        | set(keyword.softkwlist)
+        | _OTHER_PYTHONS
+        | _DEPENDENCY_IMPORTS
+        | {"test", "tests"}
+    )
+    if PACKAGE_NAME_PATTERN.fullmatch(name)
+)
 
 
 def package_name_for(project_name: str) -> str:
@@ -199,7 +327,8 @@ def package_name_for(project_name: str) -> str:
 class ProjectAnswers(BaseModel):
     """The answers that name and describe the generated project."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Defaults validated too: an empty package_name is derived from the project name.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     project_name: str = ask(
         "my-service",
@@ -251,7 +380,7 @@ class ProjectAnswers(BaseModel):
             raise ValueError("must not be empty")
         if len(value) > MAX_NAME_LENGTH:
             raise ValueError(f"must be at most {MAX_NAME_LENGTH} characters")
-        if not PROJECT_NAME_PATTERN.match(value):
+        if not PROJECT_NAME_PATTERN.fullmatch(value):
             raise ValueError(
                 "use lowercase letters, digits and single hyphens, starting with a letter "
                 "(e.g. orders-api)"
@@ -261,39 +390,46 @@ class ProjectAnswers(BaseModel):
     @field_validator("legacy_app")
     @classmethod
     def _import_path(cls, value: str) -> str:
-        if value and not _IMPORT_PATH.match(value):
+        if value and not _IMPORT_PATH.fullmatch(value):
             raise ValueError("use module.path:name, e.g. legacy.app:create_app")
         return value
 
     @field_validator("description", "author")
     @classmethod
     def _one_line(cls, value: str) -> str:
-        if len(value) > 500:
-            raise ValueError("must be at most 500 characters")
-        if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
-            raise ValueError("must not contain control characters")
+        if len(value) > MAX_TEXT_LENGTH:
+            raise ValueError(f"must be at most {MAX_TEXT_LENGTH} characters")
+        if not FREE_TEXT_PATTERN.fullmatch(value):
+            raise ValueError(
+                "must not contain control, invisible formatting (e.g. bidi override) "
+                "or line separator characters"
+            )
         return value
 
-    @model_validator(mode="after")
-    def _valid_package_name(self) -> ProjectAnswers:
-        name = self.package_name or package_name_for(self.project_name)
+    @field_validator("package_name")
+    @classmethod
+    def _valid_package_name(cls, value: str, info: ValidationInfo) -> str:
+        """The import name, derived from the project name when empty; an error names it."""
+        if not value and "project_name" not in info.data:
+            return value  # the project name is refused already; nothing to derive from
+        name = value or package_name_for(info.data["project_name"])
         problem = package_name_problem(name)
         if problem:
-            raise ValueError(f"package name {name!r} {problem}")
-        object.__setattr__(self, "package_name", name)
-        return self
+            derived = "" if value else " (derived from project_name)"
+            raise ValueError(f"{name!r}{derived} {problem}")
+        return name
 
 
 def package_name_problem(name: str) -> str | None:
     """Why ``name`` cannot be the service's import name, or None if it can."""
     if len(name) > MAX_NAME_LENGTH:
         return f"is longer than {MAX_NAME_LENGTH} characters"
-    if not PACKAGE_NAME_PATTERN.match(name):
+    if not PACKAGE_NAME_PATTERN.fullmatch(name):
         return "must use lowercase letters, digits and underscores, starting with a letter"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return "is a Python keyword"
-    if name in _SHADOWED_MODULES:
-        return "would shadow a module the service imports"
+    if name in RESERVED_PACKAGE_NAMES:
+        return "would shadow a module the service or its dependencies import"
     return None
 
 
@@ -365,9 +501,6 @@ def applies(question_id: str, answered: dict[str, Any]) -> bool:
     return True
 
 
-_CONTROL_FREE = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
-
-
 def answers_schema() -> dict[str, Any]:
     """A JSON Schema of the answers `apistarter new` accepts, for portals and forms.
 
@@ -378,22 +511,18 @@ def answers_schema() -> dict[str, Any]:
     decision = DecisionAnswers.model_json_schema()
     project = ProjectAnswers.model_json_schema()
     properties = {**project["properties"], **decision["properties"]}
-    reserved = sorted(
-        name
-        for name in _SHADOWED_MODULES | set(keyword.kwlist) | set(keyword.softkwlist)
-        if PACKAGE_NAME_PATTERN.match(name)
-    )
+    reserved = sorted(RESERVED_PACKAGE_NAMES)
     properties["project_name"].update(
-        minLength=1, maxLength=MAX_NAME_LENGTH, pattern=PROJECT_NAME_PATTERN.pattern
+        minLength=1, maxLength=MAX_NAME_LENGTH, pattern=whole(PROJECT_NAME_PATTERN)
     )
     properties["package_name"].update(
         maxLength=MAX_NAME_LENGTH,
-        pattern=f"^$|{PACKAGE_NAME_PATTERN.pattern}",
+        pattern=f"^$|{whole(PACKAGE_NAME_PATTERN)}",
         **{"not": {"enum": reserved}},
     )
-    properties["legacy_app"]["pattern"] = f"^$|{_IMPORT_PATH.pattern}"
+    properties["legacy_app"]["pattern"] = f"^$|{whole(_IMPORT_PATH)}"
     for free_text in ("description", "author"):
-        properties[free_text].update(maxLength=500, pattern=_CONTROL_FREE)
+        properties[free_text].update(maxLength=MAX_TEXT_LENGTH, pattern=whole(FREE_TEXT_PATTERN))
     properties["python_version"]["type"] = "string"
     derived_from_project = {
         "if": {"properties": {"package_name": {"const": ""}}},
@@ -433,16 +562,39 @@ class AnswerError(ValueError):
     """Answers that cannot be used; the message names every bad key."""
 
 
+# A bad value quoted in a message: bounded, since a file's value may be any size or shape
+# (a YAML alias can make a short file hold a nested list of a billion items).
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 4, 4
+
+
+def describe_error(item: ErrorDetails, whole: str) -> str:
+    """``key: problem`` for one validation error; a list item is named by its value.
+
+    ``whole`` names the key when the error is about the input as a whole.
+    """
+    key = ".".join(str(part) for part in item["loc"] if not isinstance(part, int)) or whole
+    message = item["msg"].removeprefix("Value error, ")
+    if any(isinstance(part, int) for part in item["loc"]):
+        given = _SHORT.repr(item["input"])
+        expected = (item.get("ctx") or {}).get("expected")
+        if item["type"] == "literal_error" and expected:
+            message = f"{given} is not one of {expected}"
+        else:
+            message = f"{given}: {message}"
+    return f"{key}: {message}"
+
+
 def format_validation_error(error: ValidationError, source: str) -> str:
     """One readable line per problem, naming the key and what it accepts."""
     lines = []
     fields = {**DecisionAnswers.model_fields, **ProjectAnswers.model_fields}
+    unknown = f"unknown question (known: {', '.join(sorted(fields))})"
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "answers"
-        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = f"unknown question (known: {', '.join(sorted(fields))})"
-        lines.append(f"{source}: {key}: {message}")
+            item["msg"] = unknown
+        lines.append(f"{source}: {describe_error(item, 'answers')}")
     return "\n".join(lines)
 
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import json
 import os
 import re
 import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -24,11 +27,13 @@ from typing import Any
 
 import copier
 import yaml
+from copier.errors import UnsafeTemplateError
 from packaging.version import Version
 
 from apistarter import __version__
 from apistarter.decision import Recommendation
-from apistarter.questions import DecisionAnswers, ProjectAnswers
+from apistarter.deploy import plan_deploy
+from apistarter.questions import SERVICE_LIMITS, DecisionAnswers, ProjectAnswers
 from apistarter.server import run_command
 from apistarter.template_source import (
     BUNDLE_NAME,
@@ -41,7 +46,11 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 class RenderError(RuntimeError):
-    """The project could not be rendered; nothing was left behind."""
+    """Refused: nothing was changed (exit code 2)."""
+
+
+class RestoredError(RenderError):
+    """Failed part-way: what was written was undone (exit code 1)."""
 
 
 def template_version_ref() -> str:
@@ -106,8 +115,13 @@ def template_data(
         "server": {
             **recommendation.server.model_dump(mode="json"),
             "command": run_command(recommendation.server, project.package_name),
+            # What the plan was computed for: copier.yml refuses a framework answer that
+            # differs (plain `copier update` cannot recompute the plan).
+            "framework": recommendation.framework,
         },
         "load_test": recommendation.load_test.model_dump(mode="json"),
+        "limits": SERVICE_LIMITS,
+        "deploy": plan_deploy(answers.deploy, recommendation.server).model_dump(mode="json"),
         "adr": {
             "date": datetime.date.today().isoformat(),
             "recommended": recommendation.recommended,
@@ -121,7 +135,7 @@ def template_data(
     }
 
 
-def _git(*args: str, cwd: Path, author: str) -> None:
+def _git(*args: str, cwd: Path, author: str, stdin: str | None = None) -> None:
     env = dict(os.environ)
     # The first commit needs an identity; borrow one only where git has none.
     # Not the free-text author answer: git rejects names made only of some characters.
@@ -133,10 +147,11 @@ def _git(*args: str, cwd: Path, author: str) -> None:
             GIT_COMMITTER_EMAIL="apistarter@localhost",
         )
     result = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+        ["git", *args], cwd=cwd, env=env, input=stdin, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        raise RenderError(f"git {args[0]} failed: {result.stderr.strip()}")
+        # Raised part-way through writing: the callers undo what was written.
+        raise RestoredError(f"git {args[0]} failed: {' '.join(result.stderr.split())}")
 
 
 def _git_identity(cwd: Path) -> bool:
@@ -146,28 +161,88 @@ def _git_identity(cwd: Path) -> bool:
     return bool(result.stdout.strip())
 
 
+def _needs_trust(template: str | None) -> RenderError:
+    return RenderError(
+        f"{template} runs code while rendering (tasks, migrations or Jinja extensions); "
+        "apistarter only renders templates that need no --trust. Nothing was changed"
+    )
+
+
 def _copy(data: dict[str, Any], destination: Path, template: str | None) -> None:
     source = template or ensure_template_source()
-    copier.run_copy(
-        source,
-        destination,
-        data=data,
-        vcs_ref=None if template else template_version_ref(),
-        defaults=True,
-        overwrite=True,
-        quiet=True,
-        unsafe=False,
-    )
+    try:
+        copier.run_copy(
+            source,
+            destination,
+            data=data,
+            vcs_ref=None if template else template_version_ref(),
+            defaults=True,
+            overwrite=True,
+            quiet=True,
+            unsafe=False,
+        )
+    except UnsafeTemplateError:
+        raise _needs_trust(template) from None
+
+
+def _describe(error: OSError) -> str:
+    """An OS error as one line: the path it concerns and what went wrong."""
+    where = f"{error.filename}: " if error.filename else ""
+    return f"{where}{error.strerror or error}"
+
+
+@contextlib.contextmanager
+def _refusing_os_errors() -> Iterator[None]:
+    """Turn an OS error raised before anything was written into a refusal."""
+    try:
+        yield
+    except OSError as error:
+        raise RenderError(_describe(error)) from error
+
+
+def target_path(destination: Path) -> Path:
+    """``destination`` made absolute without following a link that is the target itself.
+
+    The parent's links are resolved (they are where the user points), the last name is
+    kept as written: a target that is a link is refused by :func:`check_destination`.
+    """
+    # Not Path.resolve(): that would follow a link that is the target itself.
+    absolute = Path(os.path.abspath(destination))  # noqa: PTH100
+    if absolute.parent == absolute:
+        raise RenderError(f"{destination}: cannot render into the root directory")
+    with _refusing_os_errors():
+        return absolute.parent.resolve() / absolute.name
 
 
 def check_destination(destination: Path, *, force: bool) -> bool:
     """Refuse a destination a new project cannot go to; True when it holds files already."""
-    if destination.exists() and not destination.is_dir():
-        raise RenderError(f"{destination} exists and is not a directory")
-    occupied = destination.exists() and any(destination.iterdir())
+    destination = target_path(destination)
+    with _refusing_os_errors():
+        if destination.is_symlink():
+            raise RenderError(
+                f"{destination} is a symbolic link; name the directory it points to instead"
+            )
+        if destination.exists() and not destination.is_dir():
+            raise RenderError(f"{destination} exists and is not a directory")
+        occupied = destination.exists() and any(destination.iterdir())
     if occupied and not force:
         raise RenderError(f"{destination} is not empty; use --force to render into it")
     return occupied
+
+
+@dataclass(frozen=True)
+class NewResult:
+    """What `new` did besides creating the project."""
+
+    directory: Path
+    # With --force: the user's files replaced by the template's.
+    overwritten: tuple[str, ...] = ()
+    # With --force: files that were there before, left out of the first commit.
+    untracked: tuple[str, ...] = ()
+    # Staging directories of earlier runs that were killed, removed now.
+    leftovers: tuple[str, ...] = ()
+    # Backups of files a killed --force run had replaced: kept for the user.
+    backups: tuple[str, ...] = ()
 
 
 def new_project(
@@ -177,40 +252,146 @@ def new_project(
     force: bool = False,
     template: str | None = None,
     before_commit: Callable[[Path], None] | None = None,
-) -> Path:
+) -> NewResult:
     """Render a project into ``destination``, then ``git init`` and commit it.
 
-    Without ``force`` the destination must be missing or empty. With ``force`` the
-    rendered files are written over an existing directory; files the template does
-    not produce are never touched. ``before_commit`` gets the rendered tree before
-    anything is moved into place (an adopted app's code is added there); what it
-    raises leaves nothing behind.
+    Without ``force`` the destination must be missing or empty; an empty directory is
+    kept (its inode and permissions) and filled. With ``force`` the rendered files are
+    written over an existing directory after checking every path first: links and
+    files where folders go are refused before anything is written, files the template
+    does not produce are never touched, and a failure part-way puts everything back.
+    ``before_commit`` gets the rendered tree before anything is moved into place (an
+    adopted app's code is added there); what it raises leaves nothing behind.
     """
-    destination = destination.resolve()
+    destination = target_path(destination)
     occupied = check_destination(destination, force=force)
-    destination.parent.mkdir(parents=True, exist_ok=True)
     author = str(data.get("author", ""))
+    parent = destination.parent
+    with _refusing_os_errors():
+        # Folders made for the target's parent are removed again if `new` fails.
+        made = [folder for folder in (parent, *parent.parents) if not folder.exists()]
+        parent.mkdir(parents=True, exist_ok=True)
+    # A live run holds a lock on its staging directory for as long as it runs, so the
+    # next run can tell a killed run's leftover (removed) from one in progress (kept).
     # Named before the try and created inside it: a Ctrl-C or SIGTERM at any moment after
-    # the directory exists still removes it (with mkdtemp, one landing between its mkdir
-    # and the try left it behind). mkdir also gives the project the user's umask, not
-    # mkdtemp's 0700. 64 random bits: a name already taken would be our own leftover.
-    staging = destination.parent / f".{destination.name}.{secrets.token_hex(8)}"
+    # the directory exists still removes it. mkdir also gives the project the user's umask.
+    staging = parent / f".{destination.name}.{secrets.token_hex(8)}"
+    claim: int | None = None
+    done = False
     try:
-        staging.mkdir()
+        with _refusing_os_errors(), _locked(parent):
+            leftovers, backups = _remove_leftovers(parent, destination.name)
+            staging.mkdir()
+            with contextlib.suppress(OSError):  # no locks here: leftovers are then kept
+                claim = _claim(staging)
         _copy(data, staging, template)
         if before_commit is not None:
             before_commit(staging)
+        overwritten: tuple[str, ...] = ()
+        untracked: tuple[str, ...] = ()
         if occupied:
-            _merge_into(staging, destination, author)
+            overwritten, untracked = _merge_into(staging, destination, author)
         else:
             _git("init", "--quiet", "--initial-branch=main", cwd=staging, author=author)
-            _commit_all(staging, author)
-            if destination.exists():
-                destination.rmdir()
-            staging.rename(destination)
+            _commit(staging, author)
+            _place(staging, destination)
+        done = True
+    except OSError as error:
+        raise RestoredError(
+            f"could not create {destination} ({_describe(error)}); nothing was left behind"
+        ) from error
     finally:
+        if claim is not None:
+            os.close(claim)
         _remove(staging)
-    return destination
+        for folder in [] if done else made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    return NewResult(destination, overwritten, untracked, leftovers, backups)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``directory`` (runs for one target take turns)."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):  # a file system without locks: no turns
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _claim(directory: Path) -> int:
+    """Lock ``directory`` without waiting; OSError when a live run holds it."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+def _remove_leftovers(parent: Path, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Remove staging directories for ``name`` whose run was killed (no one holds them).
+
+    Returns (removed, kept): one holding a backup of files a --force run had replaced
+    is kept, and named, so the user can restore them.
+    """
+    prefix = f".{name}."
+    removed, kept = [], []
+    for entry in parent.iterdir():
+        if not entry.name.startswith(prefix) or not _STAGING.fullmatch(entry.name[len(prefix) :]):
+            continue
+        if entry.is_symlink() or not entry.is_dir():
+            continue
+        try:
+            claim = _claim(entry)
+        except OSError:
+            continue  # another run is rendering into it (or locks cannot tell)
+        try:
+            if (entry / BACKUP).is_dir():
+                kept.append(str(entry / BACKUP))
+            else:
+                _remove(entry)
+                removed.append(entry.name)
+        finally:
+            os.close(claim)
+    return tuple(sorted(removed)), tuple(sorted(kept))
+
+
+# Inside a staging directory: the user's files --force replaces, until it has committed.
+BACKUP = ".apistarter-backup"
+_STAGING = re.compile(r"[0-9a-f]{16}")
+
+
+def _place(staging: Path, destination: Path) -> None:
+    """Move the committed project from ``staging`` to ``destination``.
+
+    A missing destination is a rename; an empty directory is kept and filled. Checked
+    again under the parent's lock: another run may have filled it meanwhile.
+    """
+    with _locked(destination.parent):
+        if destination.is_symlink() or (
+            destination.exists() and (not destination.is_dir() or any(destination.iterdir()))
+        ):
+            raise RestoredError(
+                f"{destination} was filled while apistarter rendered (another run?); "
+                "nothing was written"
+            )
+        if not destination.exists():
+            staging.rename(destination)
+            return
+        moved: list[str] = []
+        try:
+            for entry in sorted(staging.iterdir()):
+                entry.rename(destination / entry.name)
+                moved.append(entry.name)
+        except BaseException:
+            for name in reversed(moved):
+                (destination / name).rename(staging / name)
+            raise
 
 
 _REMOVE_ATTEMPTS = 5
@@ -231,8 +412,19 @@ def _remove(directory: Path) -> None:
             continue
 
 
-def _commit_all(directory: Path, author: str) -> None:
-    _git("add", "--all", cwd=directory, author=author)
+def _commit(directory: Path, author: str, paths: list[str] | None = None) -> None:
+    """Commit ``paths`` (every file when None) as the project's first commit."""
+    if paths is None:
+        _git("add", "--all", cwd=directory, author=author)
+    else:
+        _git(
+            "add",
+            "--pathspec-from-file=-",
+            "--pathspec-file-nul",
+            cwd=directory,
+            author=author,
+            stdin="\0".join(paths),
+        )
     _git(
         "commit",
         "--quiet",
@@ -244,17 +436,111 @@ def _commit_all(directory: Path, author: str) -> None:
     )
 
 
-def _merge_into(staging: Path, destination: Path, author: str) -> None:
-    """Copy rendered files over ``destination``, leaving the user's other files alone."""
+def _clashes(staging: Path, destination: Path) -> tuple[list[str], list[str]]:
+    """Rendered paths that cannot be written over ``destination``, and files to overwrite."""
+    clashes: list[str] = []
+    overwritten: list[str] = []
     for source in sorted(staging.rglob("*")):
-        target = destination / source.relative_to(staging)
-        if source.is_dir():
-            target.mkdir(exist_ok=True)
-        else:
-            shutil.copy2(source, target)
-    if not (destination / ".git").exists():
-        _git("init", "--quiet", "--initial-branch=main", cwd=destination, author=author)
-        _commit_all(destination, author)
+        relative = source.relative_to(staging).as_posix()
+        try:
+            mode = (destination / relative).lstat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # free, or under a clash already reported
+        if stat.S_ISLNK(mode):
+            clashes.append(f"{relative} is a symbolic link")
+        elif source.is_dir() and not stat.S_ISDIR(mode):
+            clashes.append(f"{relative} is a file where the template needs a folder")
+        elif not source.is_dir() and stat.S_ISDIR(mode):
+            clashes.append(f"{relative} is a folder where the template writes a file")
+        elif not source.is_dir() and not stat.S_ISREG(mode):
+            clashes.append(f"{relative} is not a regular file")
+        elif not source.is_dir():
+            overwritten.append(relative)
+    return clashes, overwritten
+
+
+def _check_paths(rendered: Path, destination: Path) -> list[str]:
+    """Refuse to write ``rendered`` over ``destination`` if a path clashes; files replaced."""
+    clashes, overwritten = _clashes(rendered, destination)
+    if clashes:
+        more = f" (and {len(clashes) - 3} more)" if len(clashes) > 3 else ""
+        raise RenderError(
+            f"cannot render into {destination}: {'; '.join(clashes[:3])}{more}. Nothing was changed"
+        )
+    return overwritten
+
+
+def _files_under(directory: Path) -> list[str]:
+    """Every file below ``directory`` (links not followed), its git metadata left out."""
+    found: list[str] = []
+    for root, folders, files in os.walk(directory):
+        if Path(root) == directory and ".git" in folders:
+            folders.remove(".git")
+        found.extend((Path(root) / name).relative_to(directory).as_posix() for name in files)
+        found.extend(
+            (Path(root) / name).relative_to(directory).as_posix()
+            for name in folders
+            if (Path(root) / name).is_symlink()
+        )
+    return sorted(found)
+
+
+def _merge_into(
+    staging: Path, destination: Path, author: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Write rendered files over ``destination``; (files overwritten, files left untracked).
+
+    Every path is checked before the first write. Files are replaced, never written
+    through (a hard link elsewhere keeps its content). A new repository commits only
+    the rendered files. On any failure the destination is put back as it was.
+    """
+    overwritten = _check_paths(staging, destination)
+    rendered = sorted(staging.rglob("*"))
+    files = [p.relative_to(staging).as_posix() for p in rendered if not p.is_dir()]
+    new_repository = not (destination / ".git").exists()
+    untracked = [p for p in _files_under(destination) if p not in set(files)]
+    backup = staging / BACKUP  # created after the listing above
+    created: list[Path] = []
+    try:
+        for source in rendered:
+            target = destination / source.relative_to(staging)
+            if source.is_dir():
+                if not target.is_dir():
+                    created.append(target)
+                    target.mkdir()
+                continue
+            relative = source.relative_to(staging).as_posix()
+            if relative in overwritten:
+                (backup / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(target, backup / relative)
+            else:
+                created.append(target)
+            pending = target.with_name(f".{target.name}.apistarter")
+            created.append(pending)
+            shutil.copy2(source, pending)
+            pending.replace(target)
+        if new_repository:
+            created.append(destination / ".git")
+            _git("init", "--quiet", "--initial-branch=main", cwd=destination, author=author)
+            _commit(destination, author, files)
+    except BaseException:
+        _undo(destination, created, backup, overwritten)
+        raise
+    return tuple(overwritten), tuple(untracked) if new_repository else ()
+
+
+def _undo(destination: Path, created: list[Path], backup: Path, overwritten: list[str]) -> None:
+    """Put ``destination`` back: remove what was created, restore what was overwritten."""
+    for path in reversed(created):
+        with contextlib.suppress(OSError):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+    for relative in overwritten:
+        saved = backup / relative
+        if saved.exists():
+            shutil.copy2(saved, destination / relative)
 
 
 ANSWERS_FILE = ".copier-answers.yml"
@@ -264,14 +550,23 @@ CONFLICT_MARKER = "<<<<<<< before updating"
 
 @dataclass(frozen=True)
 class UpdateResult:
+    """What an update left in the working tree for the user to review."""
+
+    added: tuple[str, ...]
     changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    # Files with conflict markers, .rej files, unmerged paths.
     conflicts: tuple[str, ...]
+    # Files the user changed that the new template no longer produces: kept, to decide on.
+    kept: tuple[str, ...]
+    # pyproject.toml's dependencies differ: the service's environment needs a reinstall.
+    dependencies_changed: bool
 
 
 def _git_output(*args: str, cwd: Path) -> str:
     result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise RenderError(f"git {args[0]} failed in {cwd}: {result.stderr.strip()}")
+        raise RenderError(f"git {args[0]} failed in {cwd}: {' '.join(result.stderr.split())}")
     return result.stdout
 
 
@@ -294,8 +589,9 @@ def _switched_source(directory: Path, template: str) -> Iterator[None]:
 
     Copier updates only from the source in the answers file and only in a clean
     tree, so the new source is committed for the update and the commit is undone
-    afterwards: the user reviews one uncommitted change, as after any update. On
-    failure the tree goes back to exactly what it was (it was clean).
+    afterwards (a mixed reset: it works with unmerged paths, and leaves every change
+    unstaged, the answers file included). The user reviews one uncommitted change, as
+    after any update. A failure is undone by :func:`update_project`.
     """
     answers = directory / ANSWERS_FILE
     text = answers.read_text(encoding="utf-8")
@@ -306,57 +602,88 @@ def _switched_source(directory: Path, template: str) -> Iterator[None]:
         raise RenderError(f"{answers} records no _src_path to switch")
     head = _git_output("rev-parse", "HEAD", cwd=directory).strip()
     answers.write_text(switched, encoding="utf-8")
-    try:
-        _git(
-            "commit",
-            "--quiet",
-            "--no-verify",
-            "-m",
-            "apistarter: switch template source",
-            ANSWERS_FILE,
-            cwd=directory,
-            author="",
-        )
-        yield
-    except Exception as error:
-        _git_output("reset", "--quiet", "--hard", head, cwd=directory)
-        _git_output("clean", "--quiet", "-fd", cwd=directory)
-        if isinstance(error, RenderError):
-            raise
-        raise RenderError(
-            f"update from {template} failed: {error}. A fork must keep the history of "
-            "the template version this project was made with; nothing was changed"
-        ) from error
-    _git_output("reset", "--quiet", "--soft", head, cwd=directory)
+    _git(
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "-m",
+        "apistarter: switch template source",
+        ANSWERS_FILE,
+        cwd=directory,
+        author="",
+    )
+    yield
+    _git_output("reset", "--quiet", head, cwd=directory)
+
+
+def _version_tags(template: str) -> list[str]:
+    """The tag names of a template source (path, bundle or git URL)."""
+    listing = _git_output(
+        "ls-remote",
+        "--tags",
+        os.path.expanduser(template),  # noqa: PTH111 - may be a URL
+        cwd=Path.cwd(),
+    )
+    return [
+        line.split("\t", 1)[1].removeprefix("refs/tags/")
+        for line in listing.splitlines()
+        if "\t" in line and not line.endswith("^{}")
+    ]
 
 
 def latest_version(template: str) -> Version | None:
     """The newest vX.Y.Z tag of a template source (path or git URL), if it has one."""
-    listing = _git_output("ls-remote", "--tags", template, cwd=Path.cwd())
     versions = []
-    for line in listing.splitlines():
-        match = re.fullmatch(r"\S+\trefs/tags/v?(\d+(\.\d+)*)", line)
+    for tag in _version_tags(template):
+        match = re.fullmatch(r"v?(\d+(\.\d+)*)", tag)
         if match:
             versions.append(Version(match.group(1)))
     return max(versions, default=None)
 
 
+def check_recorded_version(answers: dict[str, Any], template: str) -> None:
+    """Refuse an update whose recorded `_commit` the template source does not hold.
+
+    Copier re-renders that version to see what the user changed; without it the
+    update cannot keep the user's edits.
+    """
+    commit = str(answers.get("_commit", ""))
+    if not commit:
+        raise RenderError(f"{ANSWERS_FILE} records no _commit (template version)")
+    # `git describe` names (v1.2-3-gabc1234) are untagged commits: Copier resolves them.
+    if re.search(r"-g[0-9a-f]{4,}$", commit):
+        return
+    if commit not in _version_tags(template):
+        raise RenderError(
+            f"{ANSWERS_FILE} records template version {commit}, which {template} does not "
+            "have: a fork must keep the history of the template version this project was "
+            "made with"
+        )
+
+
 def recorded_answers(directory: Path) -> dict[str, Any]:
     """The answers a project recorded, after the checks every update needs."""
-    if not directory.is_dir():
-        raise RenderError(f"{directory} is not a directory")
-    answers_path = directory / ANSWERS_FILE
-    if not answers_path.is_file():
-        raise RenderError(f"{directory} has no {ANSWERS_FILE}: it was not generated by apistarter")
-    try:
-        top = _git_output("rev-parse", "--show-toplevel", cwd=directory).strip()
-    except RenderError:
-        raise RenderError(f"{directory} is not a git repository; updates need one") from None
-    if Path(top).resolve() != directory.resolve():
-        raise RenderError(f"{directory} is inside the git repository {top}, not its root")
-    if _git_output("status", "--porcelain", cwd=directory).strip():
-        raise RenderError(f"{directory} has uncommitted changes; commit or stash them first")
-    loaded = yaml.safe_load(answers_path.read_text(encoding="utf-8"))
+    with _refusing_os_errors():
+        if not directory.is_dir():
+            raise RenderError(f"{directory} is not a directory")
+        answers_path = directory / ANSWERS_FILE
+        if not answers_path.is_file():
+            raise RenderError(
+                f"{directory} has no {ANSWERS_FILE}: it was not generated by apistarter"
+            )
+        try:
+            top = _git_output("rev-parse", "--show-toplevel", cwd=directory).strip()
+        except RenderError:
+            raise RenderError(f"{directory} is not a git repository; updates need one") from None
+        if Path(top).resolve() != directory.resolve():
+            raise RenderError(f"{directory} is inside the git repository {top}, not its root")
+        if _git_output("status", "--porcelain", cwd=directory).strip():
+            raise RenderError(f"{directory} has uncommitted changes; commit or stash them first")
+        try:
+            loaded = yaml.safe_load(answers_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, yaml.YAMLError) as error:
+            problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise RenderError(f"{answers_path} cannot be read as YAML: {problem}") from None
     if not isinstance(loaded, dict):
         raise RenderError(f"{answers_path} is not a mapping of answers")
     return loaded
@@ -372,30 +699,149 @@ def recorded_version(answers: dict[str, Any]) -> Version | None:
 def update_project(
     directory: Path,
     data: dict[str, Any],
+    recorded: dict[str, Any],
     *,
     conflict: str = "inline",
     template: str | None = None,
 ) -> UpdateResult:
     """Re-render a project at a newer template version, keeping the user's edits.
 
-    ``template`` moves the project to another source (a platform team's fork); the
-    fork must hold the version the project was made with, which Copier diffs against.
+    ``recorded`` are the project's answers before the update (see
+    :func:`recorded_answers`). ``template`` moves the project to another source (a
+    platform team's fork); the fork must hold the version the project was made with,
+    which Copier diffs against. Any failure, an interrupt included, puts the working
+    tree and the history back as they were and raises :class:`RestoredError`.
     """
-    if template is None:
-        ensure_template_source()
-        _copier_update(directory, data, conflict, template_version_ref())
-    else:
-        with _switched_source(directory, template):
-            _copier_update(directory, data, conflict, None)  # the fork's newest version
-    status = _git_output("status", "--porcelain", "--untracked-files=all", cwd=directory)
-    changed = tuple(line[3:] for line in status.splitlines())
-    conflicts = tuple(
-        path
-        for path in changed
-        if path.endswith(".rej")
-        or (
-            (directory / path).is_file()
-            and CONFLICT_MARKER in (directory / path).read_text(encoding="utf-8", errors="ignore")
+    # Copier writes every file of the new version, following links: rendered first
+    # into a scratch directory, every path it will write is checked beforehand.
+    with tempfile.TemporaryDirectory(prefix="apistarter-next-") as scratch:
+        _copy(data, Path(scratch) / "next", template)
+        _check_paths(Path(scratch) / "next", directory)
+    head = _git_output("rev-parse", "HEAD", cwd=directory).strip()
+    ignored = _ignored(directory)
+    try:
+        if template is None:
+            _copier_update(directory, data, conflict, template_version_ref())
+        else:
+            with _switched_source(directory, template):
+                _copier_update(directory, data, conflict, None)  # the fork's newest version
+        kept = _keep_edited_files(directory, head, recorded)
+    except BaseException as error:
+        _restore(directory, head, ignored)
+        if isinstance(error, UnsafeTemplateError):
+            raise _needs_trust(template) from None
+        if isinstance(error, KeyboardInterrupt):
+            reason = "interrupted"
+        elif isinstance(error, OSError):
+            reason = _describe(error)
+        else:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise RestoredError(
+            f"update failed ({reason}); the project was restored to its last commit"
+        ) from None
+    return _summary(directory, head, kept)
+
+
+def _ignored(directory: Path) -> set[str]:
+    """Ignored paths in the working tree (git collapses ignored folders to one entry)."""
+    status = _git_output("status", "--porcelain", "--ignored", "-z", cwd=directory)
+    return {entry[3:] for entry in status.split("\0") if entry.startswith("!! ")}
+
+
+def _restore(directory: Path, head: str, ignored: set[str]) -> None:
+    """Put the working tree, the index and the branch back at ``head``."""
+    _git_output("reset", "--quiet", "--hard", head, cwd=directory)
+    _git_output("clean", "--quiet", "-fd", cwd=directory)
+    for path in _ignored(directory) - ignored:
+        target = directory / path
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+
+
+def _keep_edited_files(directory: Path, head: str, recorded: dict[str, Any]) -> tuple[str, ...]:
+    """Bring back files Copier deleted because the new template dropped them, if edited.
+
+    Copier removes every file the old template version produced and the new one does
+    not, edited or not. The old version is rendered again with the recorded answers;
+    a deleted file whose committed content differs from that render was the user's
+    work: it is restored and reported.
+    """
+    deleted = _git_output(
+        "diff", "--name-only", "-z", "--diff-filter=D", head, cwd=directory
+    ).split("\0")
+    deleted = [path for path in deleted if path]
+    if not deleted:
+        return ()
+    with tempfile.TemporaryDirectory(prefix="apistarter-previous-") as tmp:
+        copier.run_copy(
+            str(recorded["_src_path"]),
+            tmp,
+            data={k: v for k, v in recorded.items() if not k.startswith("_")},
+            vcs_ref=str(recorded["_commit"]),
+            defaults=True,
+            overwrite=True,
+            quiet=True,
+            unsafe=False,
         )
+        pristine = Path(tmp)
+        kept = [
+            path for path in deleted if _committed(directory, head, path) != _read(pristine / path)
+        ]
+    if kept:
+        _git_output("checkout", head, "--", *kept, cwd=directory)
+    return tuple(kept)
+
+
+def _committed(directory: Path, head: str, path: str) -> bytes | None:
+    """``path``'s content at commit ``head``; None when it has no such file."""
+    result = subprocess.run(
+        ["git", "show", f"{head}:{path}"], cwd=directory, capture_output=True, check=False
     )
-    return UpdateResult(changed=changed, conflicts=conflicts)
+    return result.stdout if result.returncode == 0 else None
+
+
+def _read(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
+def _summary(directory: Path, head: str, kept: tuple[str, ...]) -> UpdateResult:
+    status = _git_output("status", "--porcelain", "-z", "--untracked-files=all", cwd=directory)
+    added, changed, removed, conflicts = [], [], [], []
+    for entry in filter(None, status.split("\0")):
+        code, path = entry[:2], entry[3:]
+        if "U" in code or code in ("AA", "DD") or path.endswith(".rej"):
+            conflicts.append(path)
+        elif code == "??" or "A" in code:
+            added.append(path)
+        elif "D" in code:
+            removed.append(path)
+        else:
+            changed.append(path)
+    for path in [*added, *changed]:
+        target = directory / path
+        if target.is_file() and CONFLICT_MARKER in target.read_text(
+            encoding="utf-8", errors="ignore"
+        ):
+            conflicts.append(path)
+    return UpdateResult(
+        added=tuple(p for p in added if p not in conflicts),
+        changed=tuple(p for p in changed if p not in conflicts),
+        removed=tuple(removed),
+        conflicts=tuple(sorted(conflicts)),
+        kept=kept,
+        dependencies_changed=_dependencies(_committed(directory, head, "pyproject.toml"))
+        != _dependencies(_read(directory / "pyproject.toml")),
+    )
+
+
+def _dependencies(pyproject: bytes | None) -> object:
+    """A pyproject's runtime and optional dependencies; the raw text if it does not parse."""
+    if pyproject is None:
+        return None
+    try:
+        project = tomllib.loads(pyproject.decode("utf-8")).get("project", {})
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return pyproject
+    return (project.get("dependencies"), project.get("optional-dependencies"))

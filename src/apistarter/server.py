@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict
 from apistarter.questions import DecisionAnswers, Framework
 
 UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
+# Gunicorn worker classes that can serve each kind of app: an ASGI app behind a WSGI
+# worker (sync, gthread, the usual platform default) answers every request with 500,
+# and a WSGI app behind an ASGI worker fails the same way. gevent only where the plan
+# installs it.
+ASGI_WORKER_CLASSES = (UVICORN_WORKER, "uvicorn_worker.UvicornH11Worker")
+WSGI_WORKER_CLASSES = ("gthread", "sync")
 
 # Kubernetes sends SIGKILL 30 s after SIGTERM by default; Docker Compose after 10 s.
 # Draining must finish before that, with a margin for the process to exit.
@@ -42,6 +48,50 @@ GTHREAD_THREADS_MIN, GTHREAD_THREADS_MAX = 2, 100
 GEVENT_FROM_CONCURRENCY = 200
 # gevent cannot make these C drivers cooperative, so they would block every greenlet.
 GEVENT_INCOMPATIBLE = frozenset({"psycopg2"})
+# The request line and headers a server reads before the app sees anything. 16 KiB
+# holds large cookies and bearer tokens (Node.js and AWS ALB allow 16 KiB a line);
+# without a bound Uvicorn read a 100 MB header, 33 s of CPU for three such clients.
+MAX_HEADER_BYTES = 16_384
+# The request body the app accepts (APP_MAX_BODY_BYTES); larger ones get 413.
+MAX_BODY_BYTES = 1_048_576
+# Where clients reach the service; behind a front proxy the app listens on loopback
+# at UPSTREAM_PORT and the proxy takes SERVICE_PORT.
+SERVICE_PORT = 8000
+UPSTREAM_PORT = 8001
+# Slow clients on the main port, measured with tests/test_hostile_clients.py: 200
+# clients sending their headers one line a second, then normal requests (5 s timeout).
+# Gunicorn's gthread and sync workers hand a connection to a thread (or the whole
+# worker) as soon as its first bytes arrive, and that thread waits for the rest:
+# 0 of 5 normal requests answered with the plan's 2 x 50 threads, or with 2 sync
+# workers. Uvicorn's event loop and gevent's greenlets wait on the slow clients
+# without holding anything (5 of 5 answered). nginx reads a whole request head
+# before passing it on, so in front of gthread or sync workers 5 of 5 were answered.
+SLOW_CLIENTS_MEASURED = 200
+NEEDS_FRONT_PROXY = frozenset({"gthread", "sync"})
+# How long nginx waits for a client's request head, and between reads of its body.
+FRONT_PROXY_CLIENT_TIMEOUT_S = 10
+
+
+class FrontProxy(BaseModel):
+    """A proxy in front of the app server, for servers that slow clients would hold.
+
+    Deployed beside the app (the same pod or host): it listens on ``listen_port`` and
+    passes whole requests to the app on 127.0.0.1:``upstream_port`` (there the app is
+    started with HOST=127.0.0.1 PORT=<upstream_port>). Its config is deploy/nginx.conf.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["nginx"] = "nginx"
+    listen_port: int = SERVICE_PORT
+    upstream_port: int = UPSTREAM_PORT
+    client_timeout_s: int = FRONT_PROXY_CLIENT_TIMEOUT_S
+    # Request-head buffers: any line fits one, all of them hold max_header_bytes.
+    header_buffers: int = 2
+    header_buffer_bytes: int = MAX_HEADER_BYTES // 2
+    max_body_bytes: int = MAX_BODY_BYTES
+    # Upstream response wait: the worker timeout, after which Gunicorn kills the worker.
+    read_timeout_s: int = WORKER_TIMEOUT_S
 
 
 class ServerPlan(BaseModel):
@@ -59,6 +109,13 @@ class ServerPlan(BaseModel):
     keepalive: int
     max_requests: int
     max_requests_jitter: int
+    # Request line plus headers, refused with 431 (or a closed connection) beyond it.
+    max_header_bytes: int = MAX_HEADER_BYTES
+    max_body_bytes: int = MAX_BODY_BYTES
+    # Set when the server cannot hold slow clients alone (deploy/nginx.conf is rendered).
+    front_proxy: FrontProxy | None = None
+    # What WEB_WORKER_CLASS may be set to; the service refuses to start with any other.
+    worker_classes: tuple[str, ...]
     why: tuple[str, ...]
 
 
@@ -75,6 +132,24 @@ def _gthread_threads(answers: DecisionAnswers) -> int:
     # long as it has free threads, so keep-alive clients pile onto whichever worker
     # was fastest to accept. Every worker must be able to hold the whole peak.
     return _clamp(answers.peak_concurrency, GTHREAD_THREADS_MIN, GTHREAD_THREADS_MAX)
+
+
+def _slow_clients(runs_on: str, worker_timeout: int) -> tuple[FrontProxy | None, str]:
+    """The front proxy ``runs_on`` (a worker class, or the event loop) needs, and why."""
+    if runs_on not in NEEDS_FRONT_PROXY:
+        return None, (
+            f"{runs_on}: no proxy needed in front for slow clients; with "
+            f"{SLOW_CLIENTS_MEASURED} clients sending headers slowly, 5 of 5 normal requests "
+            "were answered, because a waiting connection holds no thread."
+        )
+    proxy = FrontProxy(read_timeout_s=worker_timeout)
+    return proxy, (
+        f"worker_class={runs_on}: nginx in front (deploy/nginx.conf), because each {runs_on} "
+        "thread waits for a whole request once it starts reading one: with "
+        f"{SLOW_CLIENTS_MEASURED} clients sending headers slowly, 0 of 5 normal requests were "
+        "answered without it and 5 of 5 with it; nginx reads each request head (within "
+        f"{proxy.client_timeout_s} s) before the app sees it."
+    )
 
 
 def _common(answers: DecisionAnswers) -> tuple[dict[str, int], list[str]]:
@@ -145,9 +220,13 @@ def _asgi_plan(answers: DecisionAnswers) -> ServerPlan:
         "code, so blocking calls offloaded to the thread pool do not queue."
     )
     recycle = server == "gunicorn"
+    front_proxy, reason = _slow_clients("event loop (Uvicorn)", common["timeout"])
+    why.append(reason)
     return ServerPlan(
         server=server,
         worker_class=worker_class,
+        worker_classes=ASGI_WORKER_CLASSES,
+        front_proxy=front_proxy,
         workers=workers,
         threads=threads,
         max_requests=MAX_REQUESTS if recycle else 0,
@@ -191,13 +270,17 @@ def _flask_plan(answers: DecisionAnswers) -> ServerPlan:
             "in S0's benchmark); each worker can hold the whole peak because connections do "
             "not spread evenly across workers.",
         )
+    front_proxy, reason = _slow_clients(worker_class, common["timeout"])
+    why.append(reason)
     return ServerPlan(
         server="gunicorn",
         worker_class=worker_class,
+        worker_classes=(worker_class, *(c for c in WSGI_WORKER_CLASSES if c != worker_class)),
         workers=workers,
         threads=threads,
         max_requests=MAX_REQUESTS,
         max_requests_jitter=MAX_REQUESTS_JITTER,
+        front_proxy=front_proxy,
         why=tuple(why),
         **common,
     )

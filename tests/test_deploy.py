@@ -1,0 +1,667 @@
+"""Deploy artefacts: derived from the server plan, validated offline, run as the platform would.
+
+For every framework x deploy target the rendered artefact (the Kustomize base, compose.yaml
+or the systemd unit) is validated by the commands the service's own CI runs, checked against
+the contract a platform relies on (probes on the ports the server listens on, a grace period
+longer than the drain, the image's non-root user, a pinned image), and exercised: the test
+reads the artefact, starts the container command with exactly the environment it declares,
+probes what it declares with its timeouts, and sends SIGTERM under load. Each check is shown
+to fail on a deliberately broken artefact.
+
+Ports are mapped as a container runtime maps them: each declared port becomes a free
+loopback port, so parallel runs never collide; a probe on an undeclared port finds nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import jinja2
+import pytest
+import yaml
+
+from apistarter.decision import decide
+from apistarter.deploy import plan_deploy
+from apistarter.questions import DecisionAnswers, Framework
+from apistarter.render import available_frameworks, templates_dir
+
+from .harness import (
+    BIN,
+    CLEAN_EXITS,
+    dockerfile_instruction,
+    free_port,
+    get,
+    render_service,
+    run,
+    serve,
+)
+from .test_shutdown import Plan, Shutdown, _load, _request_log
+
+FRAMEWORKS: tuple[Framework, ...] = tuple(sorted(available_frameworks()))  # type: ignore[arg-type]
+TARGETS = ("kubernetes", "compose", "vm")
+CELLS = [
+    pytest.param(framework, target, id=f"{framework}-{target}")
+    for framework, target in itertools.product(FRAMEWORKS, TARGETS)
+]
+DELAY_MS = 200
+T = TypeVar("T")
+WARM_UP_S = 1.0
+GRID = {
+    "workload": ("sync", "io-bound", "cpu-bound", "mixed"),
+    "deploy": TARGETS,
+    "cpus": (1, 2, 8),
+    "cpu_tasks": ("none", "inline"),
+}
+
+
+# --- The plan (fast) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_plain_copier_deploy_default_equals_the_engine(framework: Framework) -> None:
+    """copier.yml's hidden deploy default is what apistarter computes for its default answers."""
+    question = yaml.safe_load((templates_dir() / "copier.yml").read_text())["deploy"]
+    rendered = jinja2.Environment(autoescape=True).from_string(question["default"])
+    answers = DecisionAnswers()
+    expected = plan_deploy(answers.deploy, decide(answers, framework).server)
+    assert yaml.safe_load(rendered.render(framework=framework)) == expected.model_dump(mode="json")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_every_plan_leaves_the_drain_inside_the_grace_period(framework: Framework) -> None:
+    for values in itertools.product(*GRID.values()):
+        answers = DecisionAnswers.model_validate(dict(zip(GRID, values, strict=True)))
+        server = decide(answers, framework).server
+        deploy = plan_deploy(answers.deploy, server)
+        assert deploy.grace_period_s > server.graceful_timeout + server.shutdown_delay
+        assert deploy.cpu == server.workers  # a limit that disagrees with the workers
+        assert deploy.env["WEB_CONCURRENCY"] == str(server.workers)
+        assert deploy.env["WEB_LIVENESS_PORT"] == str(deploy.liveness_port)
+        assert deploy.env["PORT"] == str(deploy.port)
+
+
+# --- Reading the artefacts as a platform does ------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpProbe:
+    name: str
+    port: int
+    path: str
+    timeout_s: float
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What a platform takes from a deploy artefact to run and stop the service."""
+
+    command: list[str]
+    env: dict[str, str]
+    user: str
+    image: str | None
+    grace_s: float
+    startup_window_s: float
+    writable: tuple[str, ...] = ()
+    probes: tuple[HttpProbe, ...] = ()
+    health_command: list[str] = field(default_factory=list)
+    health_timeout_s: float = 0
+    health_attempts: int = 0
+
+
+def _kustomize(project: Path) -> list[dict[str, Any]]:
+    built = run(["kubectl", "kustomize", "deploy/kubernetes"], project)
+    return [doc for doc in yaml.safe_load_all(built) if doc]
+
+
+def _seconds(value: str) -> float:
+    match = re.fullmatch(r"(\d+)s", value)
+    assert match, f"not a duration in seconds: {value}"
+    return float(match.group(1))
+
+
+def read_kubernetes(project: Path) -> Platform:
+    docs = {doc["kind"]: doc for doc in _kustomize(project)}
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert "command" not in container and "args" not in container  # the image's CMD runs
+    env = dict(docs["ConfigMap"]["data"])
+    for source in container.get("envFrom", []):
+        assert source["configMapRef"]["name"] == docs["ConfigMap"]["metadata"]["name"]
+    context = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
+    probes = []
+    for name in ("startupProbe", "livenessProbe", "readinessProbe"):
+        probe = container[name]
+        probes.append(
+            HttpProbe(
+                name,
+                probe["httpGet"]["port"],
+                probe["httpGet"]["path"],
+                probe["timeoutSeconds"],
+                probe["failureThreshold"],
+            )
+        )
+    startup = container["startupProbe"]
+    return Platform(
+        command=dockerfile_instruction(project, "CMD"),
+        env=env,
+        user=str(context.get("runAsUser", "")) if context.get("runAsNonRoot") else "root",
+        image=container["image"],
+        grace_s=pod["terminationGracePeriodSeconds"],
+        startup_window_s=startup.get("initialDelaySeconds", 0)
+        + startup["periodSeconds"] * startup["failureThreshold"],
+        writable=tuple(mount["mountPath"] for mount in container["volumeMounts"]),
+        probes=tuple(probes),
+    )
+
+
+def read_compose(project: Path) -> Platform:
+    service = yaml.safe_load((project / "compose.yaml").read_text())["services"]["app"]
+    assert "command" not in service  # the image's CMD runs
+    health = service["healthcheck"]
+    assert health["test"][0] == "CMD"
+    return Platform(
+        command=dockerfile_instruction(project, "CMD"),
+        env={name: str(value) for name, value in service["environment"].items()},
+        user=str(service.get("user", "root")).split(":")[0],
+        image=service["image"],
+        grace_s=_seconds(service["stop_grace_period"]),
+        startup_window_s=_seconds(health["start_period"]),
+        writable=tuple(service["tmpfs"]) if service.get("read_only") else ("/",),
+        health_command=health["test"][1:],
+        health_timeout_s=_seconds(health["timeout"]),
+        health_attempts=health["retries"],
+    )
+
+
+def _unit(project: Path) -> Path:
+    (unit,) = project.glob("deploy/systemd/*.service")
+    return unit
+
+
+def read_unit(project: Path) -> Platform:
+    settings: dict[str, list[str]] = {}
+    for line in _unit(project).read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            settings.setdefault(key, []).append(value)
+    (start,) = settings["ExecStart"]
+    program, *args = start.split()
+    installed = Path(f"/opt/{project.name}/bin")
+    assert Path(program).parent == installed, start
+    return Platform(
+        # Run from this test's venv, where the unit would run it from the service's.
+        command=[Path(program).name, *args],
+        env=dict(value.split("=", 1) for value in settings.get("Environment", [])),
+        user="dynamic"
+        if settings.get("DynamicUser") == ["yes"]
+        else settings.get("User", ["root"])[0],
+        image=None,
+        grace_s=float(settings["TimeoutStopSec"][0]),
+        # systemd starts the command and leaves readiness to a balancer's checks.
+        startup_window_s=30,
+    )
+
+
+READERS: dict[str, Callable[[Path], Platform]] = {
+    "kubernetes": read_kubernetes,
+    "compose": read_compose,
+    "vm": read_unit,
+}
+
+
+def contract_problems(platform: Platform, project: Path) -> list[str]:
+    """What a platform running this artefact would get wrong; [] when nothing."""
+    env = platform.env
+    problems = []
+    image_user = dockerfile_instruction_text(project, "USER").split(":")[0]
+    if platform.user in ("root", "0"):
+        problems.append("runs as root")
+    elif platform.image is not None and platform.user != image_user:
+        problems.append(f"runs as {platform.user!r}, not the image's user {image_user}")
+    if platform.image is not None:
+        name, _, tag = platform.image.rpartition(":")
+        if not name or tag in ("", "latest"):
+            problems.append(f"image {platform.image!r} is not pinned to a version")
+    drain = float(env["WEB_GRACEFUL_TIMEOUT"]) + float(env["WEB_SHUTDOWN_DELAY"])
+    if platform.grace_s <= drain:
+        problems.append(f"grace period {platform.grace_s} s is not longer than the drain {drain} s")
+    for probe in platform.probes:
+        if probe.name == "readinessProbe":
+            expected = (int(env["PORT"]), "/readyz")
+        else:
+            expected = (int(env["WEB_LIVENESS_PORT"]), "/livez")
+        if (probe.port, probe.path) != expected:
+            problems.append(f"probe {probe.name} asks {probe.port}{probe.path}, not {expected}")
+    if platform.image is not None and "/tmp" not in platform.writable:
+        problems.append(f"writable paths {platform.writable} do not include /tmp")
+    return problems
+
+
+def dockerfile_instruction_text(project: Path, name: str) -> str:
+    """The argument of the last shell-form ``name`` instruction (USER, EXPOSE)."""
+    lines = [
+        line.split(None, 1)[1]
+        for line in (project / "Dockerfile").read_text().splitlines()
+        if line.startswith(name + " ")
+    ]
+    assert lines, f"no {name} in the Dockerfile"
+    return lines[-1].strip()
+
+
+# --- Running the artefact --------------------------------------------------------------
+
+
+@dataclass
+class PortMap:
+    """Declared port -> free loopback port, as `docker run -p` maps them."""
+
+    ports: dict[int, int] = field(default_factory=dict)
+
+    def __call__(self, declared: int) -> int:
+        return self.ports.setdefault(declared, free_port())
+
+
+def _attempts(label: str, attempts: int, check: Callable[[], T]) -> T:
+    """``check``, tried as often as the platform tolerates a timed-out probe.
+
+    A timeout (a loaded machine) is retried, as the platform retries up to its
+    failure threshold; a refused connection or a failed check fails at once.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return check()
+        except (OSError, subprocess.TimeoutExpired) as error:
+            reason = error.reason if isinstance(error, urllib.error.URLError) else error
+            timed_out = isinstance(reason, TimeoutError | subprocess.TimeoutExpired)
+            if not timed_out or attempt == attempts:
+                raise AssertionError(f"{label}: {error}") from error
+    raise AssertionError(f"{label}: no attempt")
+
+
+def exercise(platform: Platform, project: Path, framework: Framework) -> Shutdown:
+    """Start, probe and SIGTERM the service under load exactly as ``platform`` declares it."""
+    mapped = PortMap()
+    env = dict(platform.env)
+    declared_port = int(env.pop("PORT"))
+    env["WEB_LIVENESS_PORT"] = str(mapped(int(env["WEB_LIVENESS_PORT"])))
+    env["APP_DOWNSTREAM_DELAY_MS"] = str(DELAY_MS)
+    with contextlib.ExitStack() as stack:
+        # The writable paths are the only ones the service may write to: give it a fresh /tmp.
+        env["TMPDIR"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="writable-"))
+        server = stack.enter_context(
+            serve(project, platform.command, env, boot_timeout=platform.startup_window_s)
+        )
+        mapped.ports[declared_port] = server.port
+        for probe in platform.probes:
+            url = f"http://127.0.0.1:{mapped(probe.port)}{probe.path}"
+            label = f"{probe.name} {probe.port}{probe.path}"
+            ask = functools.partial(get, url, timeout=probe.timeout_s)
+            status, body = _attempts(label, probe.attempts, ask)
+            assert status == 200, f"{label}: {status} {body!r}"
+        if platform.health_command:
+            health_env = {**env, "PORT": str(server.port)}
+            _attempts(
+                "healthcheck",
+                platform.health_attempts,
+                lambda: run(
+                    platform.health_command, project, health_env, timeout=platform.health_timeout_s
+                ),
+            )
+        plan = Plan(framework, "", "io-bound", "", clients=8)
+        with _load(server, plan, DELAY_MS) as (load, polls):
+            time.sleep(WARM_UP_S)
+            sigterm = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            try:
+                status = server.process.wait(timeout=platform.grace_s)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(
+                    f"still running {platform.grace_s} s after SIGTERM: the platform kills it"
+                ) from None
+            exited = time.monotonic()
+        output = server.output()
+    return Shutdown(
+        sigterm, exited, status, output, load.outcomes, polls.outcomes, _request_log(output)
+    )
+
+
+# --- Validators: the commands the generated CI runs ------------------------------------
+
+
+def _ci_validation(project: Path) -> str:
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+    (step,) = [
+        s
+        for s in workflow["jobs"]["check"]["steps"]
+        if s.get("name") == "Validate the deploy artefacts"
+    ]
+    return str(step["run"])
+
+
+def require(*tools: str) -> None:
+    missing = [tool for tool in tools if shutil.which(tool, path=_tool_path()) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (.ci/run installs it)")
+
+
+def _tool_path() -> str:
+    return f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def validate(project: Path, target: str) -> subprocess.CompletedProcess[str]:
+    """Run the service's CI validation step, as CI would (for vm: /opt linked privately)."""
+    script = _ci_validation(project)
+    env = {**os.environ, "PATH": _tool_path()}
+    if target == "vm":
+        require("systemd-analyze", "unshare")
+        # CI links the program under /opt with sudo; here /opt is a private tmpfs of a
+        # mount namespace (the test runs as root, so `sudo` is the command itself).
+        script = "mount -t tmpfs none /opt\n" + script.replace("sudo ", "")
+        args = ["unshare", "--mount", "bash", "-euo", "pipefail", "-c", script]
+    else:
+        require("kubectl", "uv") if target == "kubernetes" else require("check-jsonschema")
+        args = ["bash", "-euo", "pipefail", "-c", script]
+    return subprocess.run(
+        args, cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+# --- Rendered services, once per module ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Framework, str], Path]:
+    cache: dict[tuple[str, str], Path] = {}
+    root = tmp_path_factory.mktemp("deploy")
+
+    def get_service(framework: Framework, target: str) -> Path:
+        if (framework, target) not in cache:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("HOME", str(root / "home"))
+                # The directory's name is the project's, as the unit's /opt path expects.
+                cache[framework, target] = render_service(
+                    root / f"{framework}-{target}" / "orders-api",
+                    framework,
+                    {"deploy": target, "cpus": 2},
+                )
+        return cache[framework, target]
+
+    return get_service
+
+
+def _broken_copy(project: Path, tmp_path: Path, path: str, old: str, new: str) -> Path:
+    copy = tmp_path / "broken" / project.name
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns(".git"))
+    target = copy / path
+    text = target.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    target.write_text(text.replace(old, new))
+    return copy
+
+
+def _artefact(project: Path, target: str) -> str:
+    if target == "kubernetes":
+        return "deploy/kubernetes/deployment.yaml"
+    if target == "compose":
+        return "compose.yaml"
+    return str(_unit(project).relative_to(project))
+
+
+# --- The tests -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("framework", "target"), CELLS)
+def test_artefact_is_valid_and_keeps_the_contract(
+    framework: Framework, target: str, rendered: Callable[[Framework, str], Path]
+) -> None:
+    project = rendered(framework, target)
+    others = {"kubernetes": "deploy/kubernetes", "compose": "compose.yaml", "vm": "deploy/systemd"}
+    for other, path in others.items():
+        assert (project / path).exists() == (other == target), path
+    result = validate(project, target)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The workflow that runs these checks is itself a valid GitHub Actions workflow.
+    workflow = ["check-jsonschema", "--builtin-schema", "vendor.github-workflows"]
+    run([*workflow, ".github/workflows/ci.yml"], project)
+    if target == "kubernetes":
+        require("kubectl")
+        # Every skipped check names its reason.
+        for doc in _kustomize(project):
+            for key, value in doc["metadata"].get("annotations", {}).items():
+                if key.startswith("checkov.io/skip"):
+                    assert re.fullmatch(r"CKV2?_K8S_\d+=\S.{20,}", value), value
+    platform = READERS[target](project)
+    assert contract_problems(platform, project) == []
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["deploy"]["target"] == target
+    assert platform.grace_s == answers["deploy"]["grace_period_s"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("framework", "target"), CELLS)
+def test_platform_runs_probes_and_stops_the_service(
+    framework: Framework, target: str, rendered: Callable[[Framework, str], Path]
+) -> None:
+    if target == "kubernetes":
+        require("kubectl")
+    project = rendered(framework, target)
+    platform = READERS[target](project)
+    result = exercise(platform, project, framework)
+    summary = result.summary()
+    assert result.status in CLEAN_EXITS, summary
+    assert result.exited - result.sigterm < platform.grace_s, summary
+    in_flight = [o for o in result.load if o.sent < result.sigterm < o.done]
+    assert in_flight, summary
+    assert result.failures(float(platform.env["WEB_SHUTDOWN_DELAY"])) == [], summary
+    assert "Traceback" not in result.output, summary
+
+
+# Broken artefacts: (target, file, old, new, what must catch it).
+K8S = "deploy/kubernetes/"
+BROKEN = [
+    pytest.param(
+        "kubernetes",
+        K8S + "deployment.yaml",
+        "              port: 8081\n",
+        "              port: 8082\n",
+        "probe",
+        id="k8s-probe-port",
+    ),
+    pytest.param(
+        "kubernetes",
+        K8S + "deployment.yaml",
+        "terminationGracePeriodSeconds: 35",
+        "terminationGracePeriodSeconds: 3",
+        "grace",
+        id="k8s-grace",
+    ),
+    pytest.param(
+        "kubernetes",
+        K8S + "deployment.yaml",
+        "runAsUser: 10001",
+        "runAsUser: 0",
+        "root",
+        id="k8s-root",
+    ),
+    pytest.param(
+        "kubernetes",
+        K8S + "kustomization.yaml",
+        'newTag: "0.1.0"',
+        "newTag: latest",
+        "pinned",
+        id="k8s-latest",
+    ),
+    pytest.param(
+        "compose",
+        "compose.yaml",
+        "stop_grace_period: 13s",
+        "stop_grace_period: 2s",
+        "grace",
+        id="compose-grace",
+    ),
+    pytest.param(
+        "compose", "compose.yaml", 'user: "10001:10001"', 'user: "0:0"', "root", id="compose-root"
+    ),
+    pytest.param(
+        "compose",
+        "compose.yaml",
+        "image: orders-api:0.1.0",
+        "image: orders-api:latest",
+        "pinned",
+        id="compose-latest",
+    ),
+    pytest.param("vm", "unit", "TimeoutStopSec=30", "TimeoutStopSec=10", "grace", id="vm-grace"),
+    pytest.param("vm", "unit", "DynamicUser=yes", "User=root", "root", id="vm-root"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("target", "path", "old", "new", "fault"), BROKEN)
+def test_contract_catches_a_broken_artefact(
+    target: str,
+    path: str,
+    old: str,
+    new: str,
+    fault: str,
+    rendered: Callable[[Framework, str], Path],
+    tmp_path: Path,
+) -> None:
+    if target == "kubernetes":
+        require("kubectl")
+    project = rendered("fastapi", target)
+    path = _artefact(project, target) if path == "unit" else path
+    broken = _broken_copy(project, tmp_path, path, old, new)
+    problems = contract_problems(READERS[target](broken), broken)
+    assert problems and all(fault in problem for problem in problems), problems
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("path", "old", "new", "check"),
+    [
+        # The validators: kubernetes-validate (strict), checkov (root user, :latest).
+        pytest.param(
+            K8S + "deployment.yaml",
+            "revisionHistoryLimit",
+            "revisionHistoryLimits",
+            "revisionHistoryLimits",
+            id="unknown-field",
+        ),
+        pytest.param(
+            K8S + "deployment.yaml",
+            "runAsUser: 10001",
+            "runAsUser: 0",
+            "CKV_K8S_40",
+            id="root",
+        ),
+        pytest.param(
+            K8S + "kustomization.yaml",
+            'newTag: "0.1.0"',
+            "newTag: latest",
+            "CKV_K8S_14",
+            id="latest",
+        ),
+    ],
+)
+def test_kubernetes_validators_catch_a_broken_base(
+    path: str,
+    old: str,
+    new: str,
+    check: str,
+    rendered: Callable[[Framework, str], Path],
+    tmp_path: Path,
+) -> None:
+    require("kubectl", "uv")
+    broken = _broken_copy(rendered("flask", "kubernetes"), tmp_path, path, old, new)
+    result = validate(broken, "kubernetes")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and check in output, output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("target", "path", "old", "new", "message"),
+    [
+        pytest.param(
+            "compose",
+            "compose.yaml",
+            "stop_grace_period:",
+            "stop_grace_periods:",
+            "stop_grace_periods",
+            id="compose-schema",
+        ),
+        pytest.param(
+            "vm",
+            "unit",
+            "ProtectSystem=strict",
+            "ProtectSystm=strict",
+            "ProtectSystm",
+            id="unit-unknown-key",
+        ),
+        pytest.param(
+            "vm", "unit", "TimeoutStopSec=30", "TimeoutStopSec=soon", "soon", id="unit-bad-value"
+        ),
+    ],
+)
+def test_compose_and_unit_validators_catch_a_broken_artefact(
+    target: str,
+    path: str,
+    old: str,
+    new: str,
+    message: str,
+    rendered: Callable[[Framework, str], Path],
+    tmp_path: Path,
+) -> None:
+    project = rendered("hybrid", target)
+    path = _artefact(project, target) if path == "unit" else path
+    broken = _broken_copy(project, tmp_path, path, old, new)
+    result = validate(broken, target)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and message in output, output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        pytest.param(
+            "              port: 8081\n",
+            "              port: 8082\n",
+            "startupProbe 8082/livez",
+            id="probe-port",
+        ),
+        pytest.param(
+            "terminationGracePeriodSeconds: 35",
+            "terminationGracePeriodSeconds: 3",
+            "still running 3 s",
+            id="grace",
+        ),
+    ],
+)
+def test_the_platform_run_fails_on_a_broken_deployment(
+    old: str, new: str, message: str, rendered: Callable[[Framework, str], Path], tmp_path: Path
+) -> None:
+    """A probe on a port nothing listens on, or a grace shorter than the drain, fails the run."""
+    require("kubectl")
+    broken = _broken_copy(
+        rendered("fastapi", "kubernetes"), tmp_path, K8S + "deployment.yaml", old, new
+    )
+    platform = READERS["kubernetes"](broken)
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        exercise(platform, broken, "fastapi")

@@ -1,0 +1,403 @@
+"""Every generated service holds against slow and hostile clients (real server command).
+
+Each case starts the Dockerfile's CMD and attacks it the way the issue found it
+could be attacked: clients that trickle or idle on the liveness port, clients that
+send their headers slowly on the main port, and oversized request heads. What a
+normal client sees meanwhile is checked with correctness deadlines, not timings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from apistarter.questions import Framework
+
+from .harness import (
+    OPENAPI_PATH,
+    RunningServer,
+    dockerfile_instruction,
+    free_port,
+    front_proxy,
+    get,
+    proc_stat_fields,
+    render_service,
+    serve,
+    service_env,
+)
+
+pytestmark = pytest.mark.slow
+
+# A probe or a normal request must be answered within these, attack or not.
+PROBE_DEADLINE_S = 1.0
+REQUEST_DEADLINE_S = 2.0
+
+
+class Attackers:
+    """Background clients that keep connections open for as long as the test runs."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def _connect(self, port: int) -> socket.socket | None:
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            return None
+        with self._lock:
+            self._sockets.append(sock)
+        return sock
+
+    def idle(self, port: int, count: int) -> None:
+        """Connections that send nothing."""
+        for _ in range(count):
+            self._connect(port)
+
+    def trickle(self, port: int, count: int, every_s: float = 0.2) -> None:
+        """Clients that send a request head one byte at a time, reconnecting when dropped."""
+
+        def run() -> None:
+            head = b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100_000
+            while not self._stop.is_set():
+                sock = self._connect(port)
+                if sock is None:
+                    self._stop.wait(every_s)
+                    continue
+                with sock:
+                    for byte in head:
+                        if self._stop.wait(every_s):
+                            return
+                        try:
+                            sock.send(bytes([byte]))
+                        except OSError:
+                            break
+
+        for _ in range(count):
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def slow_headers(self, port: int, count: int, every_s: float = 1.0) -> None:
+        """Clients that start a request and add a header line now and then, never ending it."""
+
+        def run() -> None:
+            sock = self._connect(port)
+            if sock is None:
+                return
+            try:
+                sock.send(b"GET /v1/items HTTP/1.1\r\nHost: x\r\n")
+                while not self._stop.wait(every_s):
+                    sock.send(b"X-Slow: a\r\n")
+            except OSError:
+                return
+
+        for _ in range(count):
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+
+
+@contextlib.contextmanager
+def attackers() -> Iterator[Attackers]:
+    crowd = Attackers()
+    try:
+        yield crowd
+    finally:
+        crowd.close()
+
+
+def timed_get(url: str, deadline_s: float) -> tuple[int | None, float]:
+    """Status (None if it failed) and the seconds the whole request took."""
+    started = time.monotonic()
+    try:
+        status: int | None = get(url, timeout=deadline_s)[0]
+    except OSError:
+        status = None
+    return status, time.monotonic() - started
+
+
+FRAMEWORKS = ["fastapi", "flask", "hybrid"]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_liveness_port_answers_whatever_other_clients_do(
+    framework: Framework, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = render_service(tmp_path / "svc", framework)
+    liveness_port = free_port()
+    env = {"WEB_LIVENESS_PORT": str(liveness_port)}
+    with serve(project, dockerfile_instruction(project, "CMD"), env), attackers() as crowd:
+        crowd.trickle(liveness_port, 8)
+        crowd.idle(liveness_port, 8)
+        time.sleep(1.5)  # past the listener's per-request deadline: held connections stay held
+        probes = []
+        for _ in range(10):
+            probes.append(timed_get(f"http://127.0.0.1:{liveness_port}/livez", 5))
+            time.sleep(0.2)
+    late = [(status, round(took, 2)) for status, took in probes if status != 200 or took > 1]
+    assert not late, f"probes failed or took over {PROBE_DEADLINE_S} s: {late}"
+
+
+def server_cpu_s(server: RunningServer) -> float:
+    """CPU seconds used so far by every process of the server (its session)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = proc_stat_fields(stat)
+        except OSError:
+            continue  # exited meanwhile
+        # proc(5): field 6 is the session id; 14 and 15 user and system time.
+        if int(fields[3]) == server.process.pid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def send_head(port: int, prefix: bytes, filler: bytes, total: int) -> bytes:
+    """Send ``prefix`` then ``filler`` repeated up to ``total`` bytes, then end the head.
+
+    Stops early when the server closes; returns whatever the server answered.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        try:
+            sock.sendall(prefix)
+            chunk = filler * max(1, 65_536 // len(filler))
+            sent = len(prefix)
+            while sent < total:
+                sock.sendall(chunk)
+                sent += len(chunk)
+            sock.sendall(b"\r\n\r\n")
+        except OSError:
+            pass  # the server hung up: what it said, if anything, is still readable
+        try:
+            return sock.recv(4096)
+        except OSError:
+            return b""
+
+
+OVERSIZED_HEADS = {
+    "request line": (b"GET /", b"a"),
+    "one header": (b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: ", b"a"),
+    "many headers": (b"GET /livez HTTP/1.1\r\nHost: x\r\n", b"X-Many: " + b"a" * 90 + b"\r\n"),
+}
+# Kubernetes (Uvicorn alone), a VM (Gunicorn with Uvicorn workers), Flask's Gunicorn.
+HEAD_LIMIT_PLANS = [
+    pytest.param("fastapi", {}, id="fastapi-uvicorn"),
+    pytest.param("fastapi", {"deploy": "vm"}, id="fastapi-gunicorn"),
+    pytest.param("flask", {}, id="flask-gthread"),
+    pytest.param("hybrid", {}, id="hybrid-uvicorn"),
+]
+
+
+@pytest.mark.parametrize(("framework", "answers"), HEAD_LIMIT_PLANS)
+def test_oversized_request_heads_are_refused_at_a_bounded_cost(
+    framework: Framework,
+    answers: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = render_service(tmp_path / "svc", framework, answers)
+    with serve(project, dockerfile_instruction(project, "CMD")) as server:
+        for name, (prefix, filler) in OVERSIZED_HEADS.items():
+            answer = send_head(server.port, prefix, filler, 1_000_000)
+            status = answer.split(b" ", 2)[1] if answer.startswith(b"HTTP/") else b"closed"
+            assert status in (b"431", b"414", b"400", b"closed"), (name, answer[:200])
+
+        # Three clients streaming 20 MB heads: the server stops reading each at the limit.
+        before = server_cpu_s(server)
+        floods = [
+            threading.Thread(target=send_head, args=(server.port, prefix, filler, 20_000_000))
+            for prefix, filler in OVERSIZED_HEADS.values()
+        ]
+        for flood in floods:
+            flood.start()
+        for flood in floods:
+            flood.join(timeout=60)
+        spent = server_cpu_s(server) - before
+        assert get(server.base_url + "/livez")[0] == 200
+    assert spent < 1.0, f"the server spent {spent:.1f} s of CPU on three refused heads"
+
+
+SECRET = "s3cr3t-value"  # noqa: S105 - a value that must never show up
+INVALID_SETTINGS = {
+    "PORT": {"PORT": "abc"},
+    "WEB_THREADS": {"WEB_THREADS": "0"},
+    "WEB_CONCURRENCY": {"WEB_CONCURRENCY": "0"},
+    "WEB_GRACEFUL_TIMEOUT": {"WEB_GRACEFUL_TIMEOUT": "3", "WEB_SHUTDOWN_DELAY": "5"},
+    "APP_DOWNSTREAM_URL": {"APP_DOWNSTREAM_URL": f"postgres://orders:{SECRET}@db:5432/x"},
+}
+# A worker class that cannot serve the app, for a plan that runs Gunicorn.
+WRONG_WORKER_CLASS = {
+    "fastapi": ({"deploy": "vm"}, "sync"),
+    "flask": ({}, "uvicorn_worker.UvicornWorker"),
+    "hybrid": ({"deploy": "vm"}, "gthread"),
+}
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_settings_that_cannot_work_stop_the_start_with_one_line(
+    framework: Framework, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    answers, wrong_worker = WRONG_WORKER_CLASS[framework]
+    project = render_service(tmp_path / "svc", framework, answers)
+    cases = {**INVALID_SETTINGS, "WEB_WORKER_CLASS": {"WEB_WORKER_CLASS": wrong_worker}}
+    if framework == "hybrid":
+        cases["APP_LEGACY_PREFIX"] = {"APP_LEGACY_PREFIX": "/"}
+    for variable, environment in cases.items():
+        started = subprocess.run(
+            dockerfile_instruction(project, "CMD"),
+            cwd=project,
+            env={
+                **service_env(project),
+                "HOST": "127.0.0.1",
+                "PORT": str(free_port()),
+                **environment,
+            },
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        output = (started.stdout + started.stderr).strip().splitlines()
+        assert started.returncode == 1, (variable, started.returncode, output)
+        assert len(output) == 1 and variable in output[0], (variable, output)
+        assert "Traceback" not in output[0] and SECRET not in output[0]
+
+
+# Every server plan the engine can choose (see test_shutdown.py for the same list).
+MAIN_PORT_PLANS = [
+    pytest.param("fastapi", {"deploy": "kubernetes"}, id="fastapi-uvicorn"),
+    pytest.param("fastapi", {"deploy": "compose"}, id="fastapi-uvicorn-workers"),
+    pytest.param("fastapi", {"deploy": "vm"}, id="fastapi-gunicorn-uvicorn"),
+    pytest.param("hybrid", {"deploy": "kubernetes"}, id="hybrid-uvicorn"),
+    pytest.param("flask", {"workload": "io-bound"}, id="flask-gthread"),
+    pytest.param("flask", {"workload": "io-bound", "peak_concurrency": 500}, id="flask-gevent"),
+    pytest.param("flask", {"workload": "cpu-bound"}, id="flask-sync"),
+]
+SLOW_CLIENTS = 200
+
+
+@pytest.mark.parametrize(("framework", "answers"), MAIN_PORT_PLANS)
+def test_slow_header_clients_do_not_stop_normal_requests(
+    framework: Framework,
+    answers: dict[str, object],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = render_service(tmp_path / "svc", framework, answers)
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(serve(project, dockerfile_instruction(project, "CMD")))
+        port = server.port
+        if (project / "deploy" / "nginx.conf").exists():  # the plan puts a proxy in front
+            port = stack.enter_context(front_proxy(project, server.port, tmp_path / "nginx"))
+        crowd = stack.enter_context(attackers())
+        crowd.slow_headers(port, SLOW_CLIENTS)
+        time.sleep(2)  # every slow client connected and started its request
+        answered = [timed_get(f"http://127.0.0.1:{port}/v1/items", 5) for _ in range(5)]
+    late = [(status, round(took, 2)) for status, took in answered]
+    assert all(status == 200 and took < REQUEST_DEADLINE_S for status, took in answered), late
+
+
+def request(
+    port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One raw request: status, lower-cased headers, body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body or None, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+JSON = {"Content-Type": "application/json"}
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+# FastAPI (Uvicorn alone), Flask (Gunicorn gthread), the hybrid on a VM (Gunicorn + Uvicorn).
+SAME_ANSWER_PLANS = [
+    pytest.param("fastapi", {}, id="fastapi-uvicorn"),
+    pytest.param("flask", {}, id="flask-gthread"),
+    pytest.param("hybrid", {"deploy": "vm"}, id="hybrid-gunicorn-uvicorn"),
+]
+
+
+@pytest.mark.parametrize(("framework", "answers"), SAME_ANSWER_PLANS)
+def test_every_framework_answers_alike(
+    framework: Framework,
+    answers: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = render_service(tmp_path / "svc", framework, answers)
+    with serve(project, dockerfile_instruction(project, "CMD")) as server:
+        port = server.port
+        # Redirects never point at the host a client claims to be.
+        redirects = []
+        for path in ("/docs", "/docs/", "/v1/items/"):
+            status, headers, _ = request(port, "GET", path, headers={"Host": "evil.example"})
+            if 300 <= status < 400:
+                redirects.append(headers["location"])
+        assert redirects and not any("evil.example" in r for r in redirects), redirects
+
+        # The schema and the docs at the same paths everywhere.
+        assert request(port, "GET", OPENAPI_PATH)[0] == 200
+        assert request(port, "GET", "/docs")[0] in (200, 308)
+        schema = json.loads(request(port, "GET", OPENAPI_PATH)[2])
+
+        # Malformed bodies, any depth: 400 when they cannot be parsed, 422 when not JSON.
+        answered = {
+            ("post", "/v1/items", "deep"): request(port, "POST", "/v1/items", DEEP_JSON, JSON),
+            ("post", "/v1/items", "invalid"): request(port, "POST", "/v1/items", b"{no", JSON),
+            ("get", "/v1/items/{item_id}", "abc"): request(port, "GET", "/v1/items/abc"),
+        }
+        statuses = {case: status for case, (status, _, _) in answered.items()}
+        assert statuses == {
+            ("post", "/v1/items", "deep"): 400,
+            ("post", "/v1/items", "invalid"): 422,
+            ("get", "/v1/items/{item_id}", "abc"): 422,
+        }
+        for (method, path, _), (status, _, body) in answered.items():
+            assert str(status) in schema["paths"][path][method]["responses"], (path, status)
+            assert set(json.loads(body)) == {"error", "request_id"}
+        path_error = json.loads(answered["get", "/v1/items/{item_id}", "abc"][2])
+        assert path_error["error"]["fields"][0]["loc"] == ["path", "item_id"]
+
+        if framework == "hybrid":  # the mounted Flask example validates its query too
+            for bad in ("abc", "99999", "-1"):
+                status, _, body = request(port, "GET", f"/legacy/demo/io?delay_ms={bad}")
+                assert status == 422, (bad, body)
+        output = server.output()
+
+    # Every line the server wrote is JSON, the server's own included.
+    not_json = []
+    for line in output.splitlines():
+        try:
+            json.loads(line)
+        except ValueError:
+            not_json.append(line)
+    assert not not_json, not_json[:5]
