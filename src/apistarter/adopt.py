@@ -49,6 +49,11 @@ _NOT_COPIED = frozenset(
         "instance",
     }
 )
+# Where the image keeps the app's instance folder: writable by the service's user, a
+# volume in the deploy artefacts.
+INSTANCE_PATH = "/app/instance"
+# The service setting that becomes the app's SECRET_KEY.
+SECRET_KEY_SETTING = "APP_SECRET_KEY"  # noqa: S105 - a variable name, not its value
 # Extensions needing the app's secret key: signed cookies, CSRF tokens, login sessions.
 _SIGNED = frozenset({"sessions", "flask-login", "flask-wtf", "flask-session"})
 
@@ -64,6 +69,12 @@ class Adoption:
     source: Path
     data: dict[str, Any]
     app_dependencies: tuple[Dependency, ...]
+
+    def deploy(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """The deploy plan's data with what the app adds: its secret and its instance folder."""
+        secrets = [*plan["secrets"], *([SECRET_KEY_SETTING] if self.data["secret_key"] else [])]
+        paths = [*plan["writable_paths"], *([INSTANCE_PATH] if self.data["instance"] else [])]
+        return {**plan, "secrets": secrets, "writable_paths": paths}
 
     def bring_in(self, project: Path) -> None:
         """Copy the app's code into the rendered project, then check the merged dependencies."""
@@ -155,6 +166,7 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         "secret_key": any(s.name == "SECRET_KEY" for s in report.settings)
         or any(e.name in _SIGNED for e in report.extensions),
         "instance": any(s.kind == "instance-folder" for s in report.state),
+        "instance_path": INSTANCE_PATH,
         "init_command": init.name if init else "",
         "smoke_paths": smoke_paths,
         # The page the load test calls and the generated test moves to FastAPI.

@@ -113,6 +113,7 @@ def create(
     data = template_data(project, decision, recommendation, constraints(presets))
     if adoption is not None:
         data["legacy"] = adoption.data
+        data["deploy"] = adoption.deploy(data["deploy"])
     return new_project(
         destination,
         data,
