@@ -66,11 +66,6 @@ def line_at(root: Path, evidence: str) -> str:
     return (root / file).read_text(encoding="utf-8").splitlines()[int(line) - 1]
 
 
-def tree_state(root: Path) -> dict[str, bytes]:
-    """Every file under root and its content: equal before and after means nothing written."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
 def write_files(root: Path, files: dict[str, str]) -> Path:
     """A small project of our own (not third-party code) for the edge cases; returns root."""
     for name, text in files.items():

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from apistarter.adopt import conflict
 from apistarter.cli import app
-from tests.flask_examples import FLASK, FLASK_CORS, sdist, tree_state, write_files
-from tests.harness import BIN, dockerfile_instruction, git, run, serve, stop
+from tests.flask_examples import FLASK, FLASK_CORS, sdist, write_files
+from tests.harness import BIN, dockerfile_instruction, git, run, serve, stop, tree_state
 
 runner = CliRunner()
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -17,9 +17,9 @@ from tests.flask_examples import (
     FLASK_RESTFUL,
     line_at,
     sdist,
-    tree_state,
     write_files,
 )
+from tests.harness import tree_state
 
 runner = CliRunner()
 
