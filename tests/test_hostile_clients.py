@@ -9,14 +9,13 @@ normal client sees meanwhile is checked with correctness deadlines, not timings.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from .harness import (
     free_port,
     front_proxy,
     get,
+    http_request,
     proc_stat_fields,
     render_service,
     serve,
@@ -61,6 +61,12 @@ class Attackers:
             self._sockets.append(sock)
         return sock
 
+    def _spawn(self, client: Callable[[], None], count: int) -> None:
+        for _ in range(count):
+            thread = threading.Thread(target=client, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
     def idle(self, port: int, count: int) -> None:
         """Connections that send nothing."""
         for _ in range(count):
@@ -85,10 +91,7 @@ class Attackers:
                         except OSError:
                             break
 
-        for _ in range(count):
-            thread = threading.Thread(target=run, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._spawn(run, count)
 
     def slow_headers(self, port: int, count: int, every_s: float = 1.0) -> None:
         """Clients that start a request and add a header line now and then, never ending it."""
@@ -104,10 +107,7 @@ class Attackers:
             except OSError:
                 return
 
-        for _ in range(count):
-            thread = threading.Thread(target=run, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._spawn(run, count)
 
     def close(self) -> None:
         self._stop.set()
@@ -140,12 +140,26 @@ def timed_get(url: str, deadline_s: float) -> tuple[int | None, float]:
 FRAMEWORKS = ["fastapi", "flask", "hybrid"]
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_liveness_port_answers_whatever_other_clients_do(
-    framework: Framework, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def answers() -> Mapping[str, object]:
+    """The decision answers a test renders with; the defaults unless it parametrizes them."""
+    return {}
+
+
+@pytest.fixture
+def project(
+    framework: Framework,
+    answers: Mapping[str, object],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    """The service rendered for the test's framework and answers (the CLI's home in tmp)."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    project = render_service(tmp_path / "svc", framework)
+    return render_service(tmp_path / "svc", framework, answers)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_liveness_port_answers_whatever_other_clients_do(project: Path) -> None:
     liveness_port = free_port()
     env = {"WEB_LIVENESS_PORT": str(liveness_port)}
     with serve(project, dockerfile_instruction(project, "CMD"), env), attackers() as crowd:
@@ -211,14 +225,7 @@ HEAD_LIMIT_PLANS = [
 
 
 @pytest.mark.parametrize(("framework", "answers"), HEAD_LIMIT_PLANS)
-def test_oversized_request_heads_are_refused_at_a_bounded_cost(
-    framework: Framework,
-    answers: dict[str, str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    project = render_service(tmp_path / "svc", framework, answers)
+def test_oversized_request_heads_are_refused_at_a_bounded_cost(project: Path) -> None:
     with serve(project, dockerfile_instruction(project, "CMD")) as server:
         for name, (prefix, filler) in OVERSIZED_HEADS.items():
             answer = send_head(server.port, prefix, filler, 1_000_000)
@@ -249,20 +256,17 @@ INVALID_SETTINGS = {
     "APP_DOWNSTREAM_URL": {"APP_DOWNSTREAM_URL": f"postgres://orders:{SECRET}@db:5432/x"},
 }
 # A worker class that cannot serve the app, for a plan that runs Gunicorn.
-WRONG_WORKER_CLASS = {
-    "fastapi": ({"deploy": "vm"}, "sync"),
-    "flask": ({}, "uvicorn_worker.UvicornWorker"),
-    "hybrid": ({"deploy": "vm"}, "gthread"),
-}
+WRONG_WORKER_CLASS = [
+    pytest.param("fastapi", {"deploy": "vm"}, "sync", id="fastapi"),
+    pytest.param("flask", {}, "uvicorn_worker.UvicornWorker", id="flask"),
+    pytest.param("hybrid", {"deploy": "vm"}, "gthread", id="hybrid"),
+]
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize(("framework", "answers", "wrong_worker"), WRONG_WORKER_CLASS)
 def test_settings_that_cannot_work_stop_the_start_with_one_line(
-    framework: Framework, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    framework: Framework, project: Path, wrong_worker: str
 ) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    answers, wrong_worker = WRONG_WORKER_CLASS[framework]
-    project = render_service(tmp_path / "svc", framework, answers)
     cases = {**INVALID_SETTINGS, "WEB_WORKER_CLASS": {"WEB_WORKER_CLASS": wrong_worker}}
     if framework == "hybrid":
         cases["APP_LEGACY_PREFIX"] = {"APP_LEGACY_PREFIX": "/"}
@@ -301,14 +305,7 @@ SLOW_CLIENTS = 200
 
 
 @pytest.mark.parametrize(("framework", "answers"), MAIN_PORT_PLANS)
-def test_slow_header_clients_do_not_stop_normal_requests(
-    framework: Framework,
-    answers: dict[str, object],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    project = render_service(tmp_path / "svc", framework, answers)
+def test_slow_header_clients_do_not_stop_normal_requests(project: Path, tmp_path: Path) -> None:
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(serve(project, dockerfile_instruction(project, "CMD")))
         port = server.port
@@ -322,19 +319,6 @@ def test_slow_header_clients_do_not_stop_normal_requests(
     assert all(status == 200 and took < REQUEST_DEADLINE_S for status, took in answered), late
 
 
-def request(
-    port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    """One raw request: status, lower-cased headers, body."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request(method, path, body=body or None, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        connection.close()
-
-
 JSON = {"Content-Type": "application/json"}
 DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
 # FastAPI (Uvicorn alone), Flask (Gunicorn gthread), the hybrid on a VM (Gunicorn + Uvicorn).
@@ -346,34 +330,27 @@ SAME_ANSWER_PLANS = [
 
 
 @pytest.mark.parametrize(("framework", "answers"), SAME_ANSWER_PLANS)
-def test_every_framework_answers_alike(
-    framework: Framework,
-    answers: dict[str, str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    project = render_service(tmp_path / "svc", framework, answers)
+def test_every_framework_answers_alike(framework: Framework, project: Path) -> None:
     with serve(project, dockerfile_instruction(project, "CMD")) as server:
-        port = server.port
+        base = server.base_url
         # Redirects never point at the host a client claims to be.
         redirects = []
         for path in ("/docs", "/docs/", "/v1/items/"):
-            status, headers, _ = request(port, "GET", path, headers={"Host": "evil.example"})
+            status, headers, _ = http_request(base, "GET", path, headers={"Host": "evil.example"})
             if 300 <= status < 400:
                 redirects.append(headers["location"])
         assert redirects and not any("evil.example" in r for r in redirects), redirects
 
         # The schema and the docs at the same paths everywhere.
-        assert request(port, "GET", OPENAPI_PATH)[0] == 200
-        assert request(port, "GET", "/docs")[0] in (200, 308)
-        schema = json.loads(request(port, "GET", OPENAPI_PATH)[2])
+        assert http_request(base, "GET", OPENAPI_PATH)[0] == 200
+        assert http_request(base, "GET", "/docs")[0] in (200, 308)
+        schema = json.loads(http_request(base, "GET", OPENAPI_PATH)[2])
 
         # Malformed bodies, any depth: 400 when they cannot be parsed, 422 when not JSON.
         answered = {
-            ("post", "/v1/items", "deep"): request(port, "POST", "/v1/items", DEEP_JSON, JSON),
-            ("post", "/v1/items", "invalid"): request(port, "POST", "/v1/items", b"{no", JSON),
-            ("get", "/v1/items/{item_id}", "abc"): request(port, "GET", "/v1/items/abc"),
+            ("post", "/v1/items", "deep"): http_request(base, "POST", "/v1/items", DEEP_JSON, JSON),
+            ("post", "/v1/items", "invalid"): http_request(base, "POST", "/v1/items", b"{no", JSON),
+            ("get", "/v1/items/{item_id}", "abc"): http_request(base, "GET", "/v1/items/abc"),
         }
         statuses = {case: status for case, (status, _, _) in answered.items()}
         assert statuses == {
@@ -389,7 +366,7 @@ def test_every_framework_answers_alike(
 
         if framework == "hybrid":  # the mounted Flask example validates its query too
             for bad in ("abc", "99999", "-1"):
-                status, _, body = request(port, "GET", f"/legacy/demo/io?delay_ms={bad}")
+                status, _, body = http_request(base, "GET", f"/legacy/demo/io?delay_ms={bad}")
                 assert status == 422, (bad, body)
         output = server.output()
 

@@ -17,6 +17,7 @@ from .harness import (
     dockerfile_instruction,
     get,
     git,
+    http_request,
     render_service,
     run,
     serve,
@@ -26,20 +27,6 @@ SECRET = "s3cr3t-token-never-shown"  # noqa: S105 - a value that must never show
 ALLOWED_ORIGIN = "https://app.example.com"
 
 pytestmark = pytest.mark.slow
-
-
-def _request(
-    base_url: str, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    """One raw request: status, lower-cased headers, body."""
-    address = urlsplit(base_url)
-    connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=10)
-    try:
-        connection.request(method, path, body=body or None, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        connection.close()
 
 
 def _chunked(base_url: str, path: str, size: int) -> tuple[int, bytes]:
@@ -96,14 +83,14 @@ def test_security_defaults(
         bodies = [
             get(server.base_url + OPENAPI_PATH)[1],
             get(server.base_url + "/nowhere")[1],
-            _request(server.base_url, "POST", "/v1/items", b"{not json")[2],
+            http_request(server.base_url, "POST", "/v1/items", b"{not json")[2],
         ]
         # No traceback or framework debug page on errors.
-        status, _, missing = _request(server.base_url, "GET", "/nowhere")
+        status, _, missing = http_request(server.base_url, "GET", "/nowhere")
         assert status == 404 and json.loads(missing)["error"]["type"] == "not_found"
 
         # The body limit answers 413 in the shared shape, declared or streamed.
-        status, _, too_large = _request(
+        status, _, too_large = http_request(
             server.base_url,
             "POST",
             "/v1/items",
@@ -116,10 +103,10 @@ def test_security_defaults(
 
         # CORS: the configured origin is allowed, any other is not.
         allowed = {"Origin": ALLOWED_ORIGIN}
-        _, headers, _ = _request(server.base_url, "GET", "/v1/items", headers=allowed)
+        _, headers, _ = http_request(server.base_url, "GET", "/v1/items", headers=allowed)
         assert headers.get("access-control-allow-origin") == ALLOWED_ORIGIN
         other = {"Origin": "https://evil.example"}
-        _, headers, _ = _request(server.base_url, "GET", "/v1/items", headers=other)
+        _, headers, _ = http_request(server.base_url, "GET", "/v1/items", headers=other)
         assert "access-control-allow-origin" not in headers
         output = server.output()
 
@@ -141,9 +128,9 @@ def test_cors_is_closed_unless_configured(
             "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "content-type",
         }
-        _, headers, _ = _request(server.base_url, "OPTIONS", "/v1/items", headers=preflight)
+        _, headers, _ = http_request(server.base_url, "OPTIONS", "/v1/items", headers=preflight)
         assert not any(name.startswith("access-control-") for name in headers), headers
-        _, headers, _ = _request(
+        _, headers, _ = http_request(
             server.base_url, "GET", "/v1/items", headers={"Origin": ALLOWED_ORIGIN}
         )
         assert "access-control-allow-origin" not in headers
