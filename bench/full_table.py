@@ -11,6 +11,8 @@ Tables (keys for --tables):
   saturation the I/O route at 1000 clients, generated vs a twin with the same route
              signature and plan, sharing core 0: throughput, latency, CPU per request,
              RSS per worker; then p99 at a fixed load of 70 % of the twin's throughput
+  features   what each generated feature adds per request, in µs of CPU, in-process
+             (request middleware, log line, request id, routing) against the twin
   livez      /livez latency while the I/O route is held at 1000 clients, per server plan
   cli        wall time of `apistarter new` and `apistarter update`
   handoffs   the hybrid's two routes: CPU and thread switches per request (why the
@@ -32,7 +34,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cli_timing, handoffs, liveness, overhead, saturation, seed_benchmark
+from bench import (
+    cli_timing,
+    features,
+    handoffs,
+    liveness,
+    overhead,
+    saturation,
+    seed_benchmark,
+)
 from bench.load import Workspace
 
 SATURATION_CLIENTS = 1000
@@ -75,6 +85,12 @@ def _saturation(workspace: Workspace, args: argparse.Namespace) -> tuple[str, st
     return title, saturation.table(results), saturation.missed_goals(results)
 
 
+def _features(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    results = features.measure(workspace, args.seconds)
+    title = "What each feature costs: CPU per request in-process, generated vs its twin"
+    return title, features.table(results), []
+
+
 def _livez(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
     results = [
         liveness.measure(plan, workspace, args.seconds, args.repeat)
@@ -100,6 +116,7 @@ TABLES: dict[str, Table] = {
     "seed-1000": _seed_saturated,
     "overhead": _overhead,
     "saturation": _saturation,
+    "features": _features,
     "livez": _livez,
     "cli": _cli,
     "handoffs": _handoffs,

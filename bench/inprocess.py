@@ -1,0 +1,169 @@
+"""Time requests through app variants in one process, with no server and no network.
+
+Run by bench.features with the services' runtime Python (bench.runtime), as a script:
+it imports only the standard library and what the generated service depends on.
+
+    python bench/inprocess.py SPEC_JSON
+
+SPEC_JSON names the framework, the generated project's src directory and package, the
+twin's app file, and how many rounds of how many requests to run. Every variant serves
+``GET /v1/demo/io?delay_ms=0`` (the load tests' route, without its wait) and must answer
+200. The variants take turns within each round, so a slow phase of this shared machine
+hits them all alike; the output (JSON on stdout) is each variant's fastest round, as CPU
+time per request in microseconds: other processes on the core only ever add to a round's
+time (cache misses, interrupts), so the fastest round is the nearest to the code's own cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import io
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PATH = "/v1/demo/io"
+QUERY = "delay_ms=0"
+CALLER_ID = "bench-0123456789"
+
+Runner = Callable[[int], None]
+
+
+def _load_twin(path: str) -> Any:
+    spec = importlib.util.spec_from_file_location("twin_app", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app
+
+
+def _asgi_runner(app: Any, headers: list[tuple[bytes, bytes]]) -> Runner:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": PATH,
+        "raw_path": PATH.encode(),
+        "query_string": QUERY.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"localhost"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def serve(count: int) -> None:
+        for _ in range(count):
+            await app({**scope, "state": {}}, receive, send)
+
+    loop = asyncio.new_event_loop()
+
+    def run(count: int) -> None:
+        statuses.clear()
+        loop.run_until_complete(serve(count))
+        if set(statuses) != {200}:
+            raise SystemExit(f"unexpected statuses {sorted(set(statuses))}")
+
+    return run
+
+
+def _wsgi_runner(app: Any, headers: list[tuple[str, str]]) -> Runner:
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path=PATH, query_string=QUERY, headers=headers).get_environ()
+    statuses: list[str] = []
+
+    def start_response(status: str, _headers: object, _exc_info: object = None) -> object:
+        statuses.append(status)
+        return None
+
+    def run(count: int) -> None:
+        statuses.clear()
+        for _ in range(count):
+            body = app({**environ, "wsgi.input": io.BytesIO(b"")}, start_response)
+            for _chunk in body:
+                pass
+            getattr(body, "close", lambda: None)()
+        if {status[:3] for status in statuses} != {"200"}:
+            raise SystemExit(f"unexpected statuses {sorted(set(statuses))}")
+
+    return run
+
+
+def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
+    """The twin, then the generated app with its features added one at a time."""
+    sys.path.insert(0, spec["src"])
+    package = spec["package"]
+    app_module = importlib.import_module(f"{package}.app")
+    settings_module = importlib.import_module(f"{package}.settings")
+    middleware = importlib.import_module(f"{package}.middleware").RequestContextMiddleware
+    asgi = spec["framework"] != "flask"
+
+    def generated(with_middleware: bool = True) -> Any:
+        app = app_module.create_app(settings_module.AppSettings())
+        if with_middleware:
+            return app
+        if asgi:
+            app.user_middleware = [m for m in app.user_middleware if m.cls is not middleware]
+            app.middleware_stack = None
+        else:
+            app.wsgi_app = app.wsgi_app.app
+        return app
+
+    def runner(app: Any, log_level: int, caller_id: bool = False) -> Runner:
+        if asgi:
+            run = _asgi_runner(app, [(b"x-request-id", CALLER_ID.encode())] if caller_id else [])
+        else:
+            run = _wsgi_runner(app, [("X-Request-ID", CALLER_ID)] if caller_id else [])
+
+        def at_level(count: int) -> None:
+            # The apps share the root logger (configure_logging): each run sets its level.
+            logging.getLogger().setLevel(log_level)
+            run(count)
+
+        return at_level
+
+    return {
+        "twin": runner(_load_twin(spec["twin"]), logging.INFO),
+        "routes": runner(generated(with_middleware=False), logging.WARNING),
+        "middleware": runner(generated(), logging.WARNING),
+        "full": runner(generated(), logging.INFO),
+        "full_caller_id": runner(generated(), logging.INFO, caller_id=True),
+    }
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    # Log lines go where a container's stdout would, minus the reader: one write each.
+    sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115 - open for the whole run
+    variants = _variants(spec)
+    for run in variants.values():
+        run(spec["requests"])  # warm-up: imports, caches, the middleware stack
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(spec["rounds"]):
+        for name, run in variants.items():
+            started = time.process_time()
+            run(spec["requests"])
+            samples[name].append((time.process_time() - started) / spec["requests"] * 1e6)
+    sys.stdout = sys.__stdout__
+    print(json.dumps({name: min(values) for name, values in samples.items()}))
+
+
+if __name__ == "__main__":
+    main()
