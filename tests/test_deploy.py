@@ -374,7 +374,7 @@ def validate(project: Path, target: str) -> subprocess.CompletedProcess[str]:
         script = "mount -t tmpfs none /opt\n" + script.replace("sudo ", "")
         args = ["unshare", "--mount", "bash", "-euo", "pipefail", "-c", script]
     else:
-        require("kubectl", "uv") if target == "kubernetes" else require("check-jsonschema")
+        require(*(("kubectl", "uv") if target == "kubernetes" else ("check-jsonschema",)))
         args = ["bash", "-euo", "pipefail", "-c", script]
     return subprocess.run(
         args, cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False

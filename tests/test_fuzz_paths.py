@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import shutil
+import sys
 import tempfile
 import tomllib
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from typer.testing import CliRunner, Result
 
 from apistarter.cli import app
 
-from .harness import git, tree_state
+from .harness import git, run, tree_state
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -85,7 +86,8 @@ def _sandbox() -> Iterator[tuple[Path, Path, Path]]:
 
 
 def _parses(project: Path, skip: frozenset[str] = frozenset()) -> None:
-    """Every .py, .toml and .yml file git sees in ``project`` parses (but ``skip``)."""
+    """Every .py, .toml and .yml file git sees in ``project`` parses (but ``skip``), and
+    the service's settings load."""
     listed = git(project, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
     for name in filter(None, listed.split("\0")):
         path = project / name
@@ -98,6 +100,10 @@ def _parses(project: Path, skip: frozenset[str] = frozenset()) -> None:
             tomllib.loads(text)
         elif path.suffix in (".yml", ".yaml"):
             list(yaml.safe_load_all(text))
+    # And the service's settings load with nothing set in the environment.
+    package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
+    load = f"from {package}.settings import AppSettings, ServerSettings as S; AppSettings(); S()"
+    run([sys.executable, "-c", load], project)
 
 
 targets = st.fixed_dictionaries(

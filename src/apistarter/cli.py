@@ -19,8 +19,10 @@ from rich.table import Table
 from rich.text import Text
 
 from apistarter import __version__, workflow
+from apistarter.adopt import adoption
 from apistarter.answers import load_answers_file, parse_set_options
 from apistarter.decision import FRAMEWORK_NAMES, Reason, Recommendation, decide
+from apistarter.inspect import InspectError, InspectReport, inspect_project
 from apistarter.interpreters import interpreter, versions_on_path
 from apistarter.presets import (
     Preset,
@@ -182,8 +184,12 @@ def _collect(
     ask_project: bool,
     presets: tuple[Preset, ...],
     interactive: bool,
+    inferred: dict[str, Any] | None = None,
 ) -> tuple[DecisionAnswers, ProjectAnswers]:
     """Merge presets, file, flags and prompts (lowest first), apply locks, validate.
+
+    Answers inferred from an existing app's code sit above presets (facts about the
+    code beat a preset's guess) and below what the person gives.
 
     Locked answers stand above everything; an answer that contradicts one is an
     error naming the policy. Nothing is asked until what was given is valid.
@@ -191,6 +197,7 @@ def _collect(
     raw: dict[str, Any] = dict(project_defaults)
     for preset in presets:
         raw.update(preset.content.defaults)
+    raw.update(inferred or {})
     given: dict[str, Any] = {}
     if answers_file:
         given.update(load_answers_file(answers_file))
@@ -285,9 +292,12 @@ def decide_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the recommendation as JSON.")
     ] = False,
+    from_: FromOption = None,
+    legacy_app: AppOption = None,
 ) -> None:
     """Recommend FastAPI, Flask or a hybrid from your answers, with the reasons."""
     try:
+        _, inferred = _inferred(from_, legacy_app, quiet=as_json)
         presets = _presets(preset)
         decision, _ = _collect(
             answers,
@@ -298,14 +308,123 @@ def decide_command(
             presets=presets,
             # Machine output never prompts: a question would corrupt it.
             interactive=_interactive() and not as_json,
+            inferred=inferred,
         )
-    except AnswerError as error:
+    except (AnswerError, InspectError) as error:
         raise _fail(str(error)) from None
     recommendation = decide(decision)
     if as_json:
         out.print_json(recommendation.model_dump_json())
     else:
         _show(recommendation)
+
+
+FromOption = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--from",
+        metavar="PATH",
+        help="Infer what the code shows (routes, blocking libraries, the app) from an "
+        "existing Flask project; the rest is asked.",
+    ),
+]
+AppOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--app", metavar="MODULE:NAME", help="The Flask app to read when the project has several."
+    ),
+]
+
+
+def _inferred(
+    path: Path | None, legacy_app: str | None, quiet: bool
+) -> tuple[InspectReport | None, dict[str, Any]]:
+    """What a static reading of an existing Flask project finds, and the answers it settles."""
+    if path is None:
+        if legacy_app is not None:
+            raise InspectError("--app needs the project to read (--from or --legacy PATH)")
+        return None, {}
+    report = inspect_project(path, legacy_app)
+    answers = report.answers()
+    if not quiet:
+        given = _answers_text(answers)
+        out.print(f"From {escape(str(path))} ({report.app.evidence}): {escape(given)}")
+    return report, answers
+
+
+@app.command("inspect")
+def inspect_command(
+    path: Annotated[Path, typer.Argument(help="The existing Flask project's folder.")],
+    legacy_app: AppOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the findings and answers as JSON.")
+    ] = False,
+) -> None:
+    """Read an existing Flask project without running it: its app, routes, libraries,
+    settings, state and tests, each with the file and line it came from."""
+    try:
+        report = inspect_project(path, legacy_app)
+    except InspectError as error:
+        raise _fail(str(error)) from None
+    if as_json:
+        out.print_json(json.dumps({**report.model_dump(mode="json"), "answers": report.answers()}))
+        return
+    _show_report(report)
+
+
+def _show_report(report: InspectReport) -> None:
+    app_line = f"{report.app.import_path} ({report.app.kind}, {report.app.evidence})"
+    out.print(f"[bold]Flask app[/] {escape(app_line)}")
+    routes = Table("rule", "methods", "view", "where", title=f"{len(report.routes)} routes")
+    for route in report.routes:
+        routes.add_row(
+            escape(route.rule), ",".join(route.methods), escape(route.view), str(route.evidence)
+        )
+    out.print(routes)
+    found = Table("finding", "detail", "where", show_header=False)
+    for use in report.blocking:
+        found.add_row("blocking", f"{use.module} -> {use.dep}", str(use.evidence))
+    for dependency in report.dependencies:
+        found.add_row(
+            "dependency",
+            escape(f"{dependency.requirement} [{dependency.group}]"),
+            str(dependency.evidence),
+        )
+    if report.requires_python:
+        found.add_row(
+            "python", escape(report.requires_python), str(report.requires_python_evidence)
+        )
+    for setting in report.settings:
+        flags = " [yellow]secret[/]" if setting.secret else ""
+        flags += " [red]set in code[/]" if setting.secret and setting.literal_in_code else ""
+        found.add_row(setting.kind, escape(setting.name) + flags, str(setting.evidence))
+    for state in report.state:
+        found.add_row(state.kind, escape(state.detail), str(state.evidence))
+    for extension in report.extensions:
+        found.add_row(
+            "extension", f"{extension.name}: {escape(extension.why)}", str(extension.evidence)
+        )
+    for command in report.commands:
+        found.add_row("command", f"flask {escape(command.name)}", str(command.evidence))
+    if report.tests:
+        fixtures = ", ".join(f.name for f in report.tests.fixtures) or "none"
+        found.add_row(
+            "tests",
+            f"{report.tests.files} files; conftest fixtures: {escape(fixtures)}",
+            report.tests.directory,
+        )
+    for skipped in report.skipped:
+        found.add_row("[dim]skipped[/]", escape(skipped), "")
+    out.print(found)
+    answers = _answers_text(report.answers())
+    out.print(f"[bold]Answers[/] {escape(answers)} [dim](the rest is asked)[/]")
+
+
+def _answers_text(answers: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{key}={','.join(value) if isinstance(value, list) else value}"
+        for key, value in answers.items()
+    )
 
 
 def _presets(preset: str | None) -> tuple[Preset, ...]:
@@ -370,14 +489,27 @@ def new_command(
         bool,
         typer.Option("--json", help="Print what was generated as JSON; never prompts."),
     ] = False,
+    legacy: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--legacy",
+            metavar="PATH",
+            help="Adopt this existing Flask project: its code, dependencies and routes come "
+            "into a hybrid service, at their original URLs.",
+        ),
+    ] = None,
+    legacy_app: AppOption = None,
 ) -> None:
     """Answer the questions, see the recommendation, and render the service."""
+    if legacy is not None and framework not in (None, "hybrid"):
+        raise _fail(f"--legacy adopts an app into the hybrid; --framework {framework} cannot")
     project_defaults: dict[str, Any] = {}
     if directory is not None and not directory.name.startswith("."):
         project_defaults["project_name"] = directory.resolve().name
     try:
         if directory is not None:
             check_destination(directory, force=force)
+        adopted, inferred = _inferred(legacy, legacy_app, quiet=as_json)
         presets = _presets(preset)
         chosen = workflow.framework_option(framework, presets)
         decision, project = _collect(
@@ -388,19 +520,30 @@ def new_command(
             ask_project=True,
             presets=presets,
             interactive=_interactive() and not as_json,
+            inferred=inferred,
         )
         destination = directory or Path(project.project_name)
         check_destination(destination, force=force)
-    except (AnswerError, RenderError) as error:
+    except (AnswerError, RenderError, InspectError) as error:
         raise _fail(str(error)) from None
+    if adopted is not None:
+        chosen = "hybrid"
     recommendation = decide(decision, chosen)
     if not as_json:
         _show(recommendation)
     if chosen is None and _interactive() and not as_json:
         recommendation = _choose(recommendation, decision, allowed_frameworks(presets)[0])
     try:
+        plan = adoption(adopted, legacy, project.python_version) if adopted and legacy else None
         created = workflow.create(
-            destination, project, decision, recommendation, presets, force=force, template=template
+            destination,
+            project,
+            decision,
+            recommendation,
+            presets,
+            force=force,
+            template=template,
+            adoption=plan,
         )
     except RestoredError as error:
         _fail(str(error))

@@ -19,7 +19,7 @@ import stat
 import subprocess
 import tempfile
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -251,6 +251,7 @@ def new_project(
     *,
     force: bool = False,
     template: str | None = None,
+    before_commit: Callable[[Path], None] | None = None,
 ) -> NewResult:
     """Render a project into ``destination``, then ``git init`` and commit it.
 
@@ -259,6 +260,8 @@ def new_project(
     written over an existing directory after checking every path first: links and
     files where folders go are refused before anything is written, files the template
     does not produce are never touched, and a failure part-way puts everything back.
+    ``before_commit`` gets the rendered tree before anything is moved into place (an
+    adopted app's code is added there); what it raises leaves nothing behind.
     """
     destination = target_path(destination)
     occupied = check_destination(destination, force=force)
@@ -282,6 +285,8 @@ def new_project(
             with contextlib.suppress(OSError):  # no locks here: leftovers are then kept
                 claim = _claim(staging)
         _copy(data, staging, template)
+        if before_commit is not None:
+            before_commit(staging)
         overwritten: tuple[str, ...] = ()
         untracked: tuple[str, ...] = ()
         if occupied:

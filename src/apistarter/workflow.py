@@ -16,6 +16,7 @@ from typing import Any
 from packaging.version import Version
 
 from apistarter import __version__
+from apistarter.adopt import Adoption
 from apistarter.answers import parse_set_options
 from apistarter.decision import Recommendation, decide
 from apistarter.presets import Preset, allowed_frameworks, broken_locks, locks_of
@@ -105,11 +106,21 @@ def create(
     *,
     force: bool,
     template: str | None,
+    adoption: Adoption | None = None,
 ) -> NewResult:
-    """Render the service `new` was asked for."""
+    """Render the service `new` was asked for, with the Flask app it adopts if any."""
     check_renderable(recommendation, presets, template)
     data = template_data(project, decision, recommendation, constraints(presets))
-    return new_project(destination, data, force=force, template=template_location(template))
+    if adoption is not None:
+        data["legacy"] = adoption.data
+        data["deploy"] = adoption.deploy(data["deploy"])
+    return new_project(
+        destination,
+        data,
+        force=force,
+        template=template_location(template),
+        before_commit=adoption.bring_in if adoption else None,
+    )
 
 
 def template_location(template: str | None) -> str | None:

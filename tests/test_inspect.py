@@ -1,0 +1,277 @@
+"""`apistarter inspect`: a static reading of real Flask projects, each finding with evidence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from apistarter.cli import app
+from apistarter.inspect import InspectError, inspect_project
+from tests.flask_examples import (
+    FLASK,
+    FLASK_CORS,
+    FLASK_RESTFUL,
+    line_at,
+    sdist,
+    write_files,
+)
+from tests.harness import tree_state
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="session")
+def flaskr(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sdist(FLASK, tmp_path_factory) / "examples" / "tutorial"
+
+
+@pytest.fixture(scope="session")
+def cors_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sdist(FLASK_CORS, tmp_path_factory) / "examples"
+
+
+def _inspect_json(*args: str) -> dict[str, Any]:
+    result = runner.invoke(app, ["inspect", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+def _where(finding: dict[str, Any]) -> str:
+    return f"{finding['evidence']['file']}:{finding['evidence']['line']}"
+
+
+def test_flaskr_factory_routes_state_secrets_and_tests(flaskr: Path) -> None:
+    before = tree_state(flaskr)
+    report = _inspect_json(str(flaskr))
+    # Read, never imported or run: not even a __pycache__ appears.
+    assert tree_state(flaskr) == before
+
+    assert report["app"]["import_path"] == "flaskr:create_app"
+    assert report["app"]["kind"] == "factory"
+    assert "Flask(__name__" in line_at(flaskr, _where(report["app"]))
+
+    routes = {r["rule"]: r for r in report["routes"]}
+    # The blueprints' url_prefix is applied; the `add_url_rule("/", endpoint="index")`
+    # alias has no view of its own and is not a route.
+    assert sorted(routes) == [
+        "/",
+        "/<int:id>/delete",
+        "/<int:id>/update",
+        "/auth/login",
+        "/auth/logout",
+        "/auth/register",
+        "/create",
+        "/hello",
+    ]
+    assert routes["/auth/login"]["methods"] == ["GET", "POST"]
+    assert routes["/<int:id>/delete"]["methods"] == ["POST"]
+    for route in report["routes"]:
+        assert ".route(" in line_at(flaskr, _where(route)), route
+
+    secret = next(s for s in report["settings"] if s["name"] == "SECRET_KEY")
+    assert secret["secret"] and secret["literal_in_code"]
+    assert "SECRET_KEY" in line_at(flaskr, _where(secret))
+
+    instance = next(s for s in report["state"] if s["kind"] == "instance-folder")
+    assert "instance_relative_config=True" in line_at(flaskr, _where(instance))
+    sqlite = [s for s in report["state"] if s["kind"] == "sqlite"]
+    assert any("sqlite3.connect" in line_at(flaskr, _where(s)) for s in sqlite)
+    assert [c["name"] for c in report["commands"]] == ["init-db"]
+    assert "sessions" in {e["name"] for e in report["extensions"]}
+
+    assert report["tests"]["directory"] == "tests"
+    fixtures = {f["name"]: f for f in report["tests"]["fixtures"]}
+    assert {"app", "client"} <= set(fixtures)
+    assert "def client" in line_at(flaskr, _where(fixtures["client"]))
+
+    assert report["answers"] == {
+        "codebase": "existing-flask",
+        "existing_routes": 8,
+        "blocking_deps": ["file-io"],
+        "legacy_app": "flaskr:create_app",
+    }
+    assert [d["requirement"] for d in report["dependencies"]] == ["flask", "pytest"]
+
+
+def test_human_output_names_the_app_and_its_evidence(flaskr: Path) -> None:
+    result = runner.invoke(app, ["inspect", str(flaskr)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "flaskr:create_app (factory, flaskr/__init__.py:" in result.stdout
+    assert "8 routes" in result.stdout
+    assert "SECRET_KEY secret set in code" in result.stdout
+
+
+def test_app_object_whose_views_live_in_another_module(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    root = sdist(FLASK, tmp_path_factory) / "examples" / "javascript"
+    report = inspect_project(root)
+    assert report.app.import_path == "js_example:app"
+    assert report.app.kind == "object"
+    # views.py does `from . import app`: its decorators still resolve to that app.
+    assert {(r.rule, r.methods) for r in report.routes} == {
+        ("/", ("GET",)),
+        ("/<any(xhr, jquery, fetch):js>", ("GET",)),
+        ("/add", ("POST",)),
+    }
+    assert report.answers()["blocking_deps"] == []
+
+
+def test_several_apps_are_listed_and_one_is_chosen_with_app(cors_examples: Path) -> None:
+    before = tree_state(cors_examples)
+    result = runner.invoke(app, ["inspect", str(cors_examples)])
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "several Flask apps: app_based_example:app (app_based_example.py:" in message
+    assert "blueprints_based_example:app" in message and "view_based_example:app" in message
+    assert "--app MODULE:NAME" in message
+    assert "Traceback" not in result.output
+
+    report = _inspect_json(str(cors_examples), "--app", "app_based_example:app")
+    assert tree_state(cors_examples) == before
+    # A JSON API in a plain script: no packaging, no tests of its own.
+    assert [r["rule"] for r in report["routes"]] == [
+        "/",
+        "/api/exception",
+        "/api/v1/users/",
+        "/api/v1/users/create",
+    ]
+    assert report["dependencies"] == [] and report["tests"] is None
+    cors = next(e for e in report["extensions"] if e["name"] == "flask-cors")
+    assert "flask_cors" in line_at(cors_examples, _where(cors))
+    assert report["answers"]["legacy_app"] == "app_based_example:app"
+
+
+def test_flask_restful_resources_are_routes(tmp_path_factory: pytest.TempPathFactory) -> None:
+    root = sdist(FLASK_RESTFUL, tmp_path_factory) / "examples"
+    report = inspect_project(root, "todo:app")
+    assert {(r.rule, r.methods, r.view) for r in report.routes} == {
+        ("/todos", ("GET", "POST"), "TodoList"),
+        ("/todos/<string:todo_id>", ("GET", "DELETE", "PUT"), "Todo"),
+    }
+
+
+def test_decide_from_a_project_asks_only_what_the_code_cannot_tell(flaskr: Path) -> None:
+    result = runner.invoke(app, ["decide", "--from", str(flaskr)])
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "no answer for: measured_problem, workload" in message
+    assert "codebase" not in message and "existing_routes" not in message
+
+    # What the code shows reaches the rules (sqlite3 is blocking file I/O) ...
+    args = ["decide", "--from", str(flaskr), "--preset", "modernise-flask-app", "--defaults"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    recommendation = json.loads(result.stdout)
+    assert recommendation["framework"] == "hybrid"
+    assert "blocking_deps=file-io" in {w["answer"] for w in recommendation["warnings"]}
+    # ... and what the person says stands above it.
+    result = runner.invoke(app, [*args, "--set", "blocking_deps=", "--json"])
+    warnings = json.loads(result.stdout)["warnings"]
+    assert not any("blocking_deps" in w["answer"] for w in warnings)
+
+    result = runner.invoke(app, ["decide", "--app", "flaskr:create_app", "--defaults"])
+    assert result.exit_code == 2
+    assert "--app needs the project to read (--from or --legacy PATH)" in result.stderr
+
+
+def test_settings_environment_and_blocking_libraries(tmp_path: Path) -> None:
+    root = write_files(
+        tmp_path,
+        {
+            "service.py": (
+                "import os\n"
+                "from os import environ\n"
+                "import requests\n"
+                "import redis.asyncio\n"
+                "from sqlalchemy import create_engine\n"
+                "from flask import Flask\n"
+                "app = Flask(__name__)\n"
+                "app.config['API_TOKEN'] = os.environ['API_TOKEN']\n"
+                "app.secret_key = 'change-me'\n"
+                "app.config.from_prefixed_env()\n"
+                "URL = os.getenv('DATABASE_URL', 'postgresql://u:p@db/app')\n"
+                "HOST = environ.get('REDIS_HOST')\n"
+                "@app.get('/items')\n"
+                "def items(): ...\n"
+            ),
+            "requirements.txt": "flask<3  # old pin\n-r other.txt\nrequests==2.31.0\n",
+            "setup.cfg": "[options]\npython_requires = >=3.9\n",
+        },
+    )
+    report = inspect_project(root)
+    settings = {(s.kind, s.name): s for s in report.settings}
+    assert settings[("env", "API_TOKEN")].secret
+    assert settings[("config", "SECRET_KEY")].literal_in_code
+    assert not settings[("env", "REDIS_HOST")].secret
+    assert ("env-prefix", "FLASK_*") in settings
+    assert settings[("env", "DATABASE_URL")].evidence.line == 11
+    # The URL's scheme is reported, never its credentials.
+    urls = [s for s in report.state if s.kind == "database-url"]
+    assert [u.detail for u in urls] == ["postgresql:// URL"]
+    # redis.asyncio is the async client: not a blocking library.
+    assert report.answers()["blocking_deps"] == ["requests", "sqlalchemy-sync"]
+    assert [(d.requirement, str(d.evidence)) for d in report.dependencies] == [
+        ("flask<3", "requirements.txt:1"),
+        ("requests==2.31.0", "requirements.txt:3"),
+    ]
+    assert report.requires_python == ">=3.9"
+    assert str(report.requires_python_evidence) == "setup.cfg:2"
+    assert [(r.rule, r.methods) for r in report.routes] == [("/items", ("GET",))]
+
+
+def test_setup_py_is_read_as_a_tree_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    root = write_files(
+        tmp_path / "app",
+        {
+            "setup.py": (
+                f"open({str(marker)!r}, 'w').close()\n"
+                "from setuptools import setup\n"
+                "setup(name='x', install_requires=['flask>=2', 'psycopg2-binary'],\n"
+                "      python_requires='>=3.8')\n"
+            ),
+            "x/__init__.py": "import psycopg2\nfrom flask import Flask\ndef make():\n"
+            "    app = Flask('x')\n    return app\n",
+        },
+    )
+    report = inspect_project(root)
+    assert not marker.exists()
+    assert report.app.import_path == "x:make"
+    assert [d.requirement for d in report.dependencies] == ["flask>=2", "psycopg2-binary"]
+    assert report.requires_python == ">=3.8"
+    assert report.answers()["blocking_deps"] == ["psycopg2"]
+
+
+@pytest.mark.parametrize(
+    ("files", "target", "app_option", "message"),
+    [
+        ({}, "missing", None, "missing: no such directory"),
+        ({"a.py": "print('hi')\n"}, "a.py", None, "not a directory"),
+        (
+            {"a.py": "import flask\n", "tests/test_a.py": "from flask import Flask\nFlask('t')\n"},
+            ".",
+            None,
+            "no Flask app found",
+        ),
+        ({"a.py": "from flask import Flask\napp = Flask('a')\n"}, ".", "b:app", "--app b:app"),
+    ],
+)
+def test_refusals_are_one_line_exit_2_and_write_nothing(
+    tmp_path: Path, files: dict[str, str], target: str, app_option: str | None, message: str
+) -> None:
+    root = write_files(tmp_path / "p", files) if files else tmp_path / "p"
+    before = tree_state(tmp_path)
+    args = ["inspect", str(root / target if target != "." else root)]
+    result = runner.invoke(app, [*args, *(["--app", app_option] if app_option else [])])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 or "Traceback" not in result.output
+    assert tree_state(tmp_path) == before
+    with pytest.raises(InspectError):
+        inspect_project(Path(args[1]), app_option)
