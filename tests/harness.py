@@ -322,7 +322,9 @@ def front_proxy(project: Path, upstream_port: int, workdir: Path) -> Iterator[in
     The rendered ports (the plan's) are swapped for free ones so tests run side by
     side; everything else is the file as generated. Yields the port nginx listens on.
     """
-    conf = (project / "deploy" / "nginx.conf").read_text()
+    # deploy/nginx.conf, or deploy/kubernetes/nginx.conf where Kustomize generates its ConfigMap.
+    (path,) = project.glob("deploy/**/nginx.conf")
+    conf = path.read_text()
     port = free_port()
     conf, listens = re.subn(r"\blisten \d+;", f"listen 127.0.0.1:{port};", conf)
     conf, upstreams = re.subn(

@@ -44,6 +44,7 @@ from .harness import (
     CLEAN_EXITS,
     dockerfile_instruction,
     free_port,
+    front_proxy,
     get,
     render_service,
     run,
@@ -91,7 +92,11 @@ def test_every_plan_leaves_the_drain_inside_the_grace_period(framework: Framewor
         assert deploy.cpu == server.workers  # a limit that disagrees with the workers
         assert deploy.env["WEB_CONCURRENCY"] == str(server.workers)
         assert deploy.env["WEB_LIVENESS_PORT"] == str(deploy.liveness_port)
-        assert deploy.env["PORT"] == str(deploy.port)
+        assert deploy.env["PORT"] == str(deploy.app_port)
+        proxy = server.front_proxy
+        if proxy is not None:  # clients reach nginx; the app listens behind it on loopback
+            assert (deploy.port, deploy.app_port) == (proxy.listen_port, proxy.upstream_port)
+            assert deploy.env["HOST"] == "127.0.0.1"
 
 
 # --- Reading the artefacts as a platform does ------------------------------------------
@@ -104,6 +109,19 @@ class HttpProbe:
     path: str
     timeout_s: float
     attempts: int
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """The proxy an artefact runs in front of the app: its config and the port it listens on."""
+
+    config: str
+    listen_port: int
+
+    def upstream_port(self) -> int:
+        match = re.search(r"server 127\.0\.0\.1:(\d+);", self.config)
+        assert match, self.config
+        return int(match.group(1))
 
 
 @dataclass(frozen=True)
@@ -121,6 +139,9 @@ class Platform:
     health_command: list[str] = field(default_factory=list)
     health_timeout_s: float = 0
     health_attempts: int = 0
+    proxy: Proxy | None = None
+    # The port clients are sent to (Service targetPort, the published port).
+    service_port: int = 0
 
 
 def _kustomize(project: Path) -> list[dict[str, Any]]:
@@ -135,17 +156,24 @@ def _seconds(value: str) -> float:
 
 
 def read_kubernetes(project: Path) -> Platform:
-    docs = {doc["kind"]: doc for doc in _kustomize(project)}
+    built = _kustomize(project)
+    docs = {doc["kind"]: doc for doc in built if doc["kind"] != "ConfigMap"}
+    config_maps = {d["metadata"]["name"]: d["data"] for d in built if d["kind"] == "ConfigMap"}
     pod = docs["Deployment"]["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
+    containers = {container["name"]: container for container in pod["containers"]}
+    container = containers.pop("app")
     assert "command" not in container and "args" not in container  # the image's CMD runs
-    env = dict(docs["ConfigMap"]["data"])
+    env: dict[str, str] = {}
     for source in container.get("envFrom", []):
-        assert source["configMapRef"]["name"] == docs["ConfigMap"]["metadata"]["name"]
+        env |= config_maps[source["configMapRef"]["name"]]
     context = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
     probes = []
+    health: list[str] = []
     for name in ("startupProbe", "livenessProbe", "readinessProbe"):
         probe = container[name]
+        if "exec" in probe:  # the liveness port asked from inside the container
+            health = probe["exec"]["command"]
+            continue
         probes.append(
             HttpProbe(
                 name,
@@ -166,11 +194,45 @@ def read_kubernetes(project: Path) -> Platform:
         + startup["periodSeconds"] * startup["failureThreshold"],
         writable=tuple(mount["mountPath"] for mount in container["volumeMounts"]),
         probes=tuple(probes),
+        health_command=health,
+        health_timeout_s=container["livenessProbe"]["timeoutSeconds"],
+        health_attempts=container["livenessProbe"]["failureThreshold"],
+        proxy=_kubernetes_proxy(containers.pop("nginx", None), pod["volumes"], config_maps),
+        service_port=_service_port(docs["Service"], pod["containers"]),
     )
 
 
+def _kubernetes_proxy(
+    container: dict[str, Any] | None,
+    volumes: list[dict[str, Any]],
+    config_maps: dict[str, dict[str, str]],
+) -> Proxy | None:
+    """The nginx sidecar: its config from the generated ConfigMap, its port."""
+    if container is None:
+        return None
+    (mount,) = [m for m in container["volumeMounts"] if m.get("subPath") == "nginx.conf"]
+    (volume,) = [v for v in volumes if v["name"] == mount["name"]]
+    config = config_maps[volume["configMap"]["name"]][mount["subPath"]]
+    (port,) = container["ports"]
+    return Proxy(config=config, listen_port=port["containerPort"])
+
+
+def _service_port(service: dict[str, Any], containers: list[dict[str, Any]]) -> int:
+    """The container port the Service sends traffic to (its named targetPort resolved)."""
+    (port,) = service["spec"]["ports"]
+    target = port["targetPort"]
+    if isinstance(target, int):
+        return target
+    (number,) = [
+        p["containerPort"] for c in containers for p in c.get("ports", []) if p["name"] == target
+    ]
+    return int(number)
+
+
 def read_compose(project: Path) -> Platform:
-    service = yaml.safe_load((project / "compose.yaml").read_text())["services"]["app"]
+    services = yaml.safe_load((project / "compose.yaml").read_text())["services"]
+    service = services["app"]
+    (published,) = service["ports"]
     assert "command" not in service  # the image's CMD runs
     health = service["healthcheck"]
     assert health["test"][0] == "CMD"
@@ -185,7 +247,23 @@ def read_compose(project: Path) -> Platform:
         health_command=health["test"][1:],
         health_timeout_s=_seconds(health["timeout"]),
         health_attempts=health["retries"],
+        proxy=_compose_proxy(project, services.get("nginx")),
+        service_port=int(published.rpartition(":")[2]),
     )
+
+
+def _compose_proxy(project: Path, service: dict[str, Any] | None) -> Proxy | None:
+    """The nginx service: in the app's network namespace, its config the mounted file."""
+    if service is None:
+        return None
+    assert service["network_mode"] == "service:app"  # 127.0.0.1 is the app's loopback
+    (volume,) = service["volumes"]
+    source, _, options = volume.partition(":")
+    assert options.endswith(":ro"), volume
+    config = (project / source).read_text()
+    listen = re.search(r"\blisten (\d+);", config)
+    assert listen, config
+    return Proxy(config=config, listen_port=int(listen.group(1)))
 
 
 def _unit(project: Path) -> Path:
@@ -240,9 +318,19 @@ def contract_problems(platform: Platform, project: Path) -> list[str]:
     drain = float(env["WEB_GRACEFUL_TIMEOUT"]) + float(env["WEB_SHUTDOWN_DELAY"])
     if platform.grace_s <= drain:
         problems.append(f"grace period {platform.grace_s} s is not longer than the drain {drain} s")
+    proxy = platform.proxy
+    clients = int(env["PORT"]) if proxy is None else proxy.listen_port
+    if proxy is not None and (env.get("HOST"), env["PORT"]) != (
+        "127.0.0.1",
+        str(proxy.upstream_port()),
+    ):
+        where = f"HOST={env.get('HOST')} PORT={env['PORT']}"
+        problems.append(f"app not on the proxy's upstream: {where}")
+    if platform.service_port and platform.service_port != clients:
+        problems.append(f"clients sent to port {platform.service_port}, not {clients}")
     for probe in platform.probes:
         if probe.name == "readinessProbe":
-            expected = (int(env["PORT"]), "/readyz")
+            expected = (clients, "/readyz")
         else:
             expected = (int(env["WEB_LIVENESS_PORT"]), "/livez")
         if (probe.port, probe.path) != expected:
@@ -307,6 +395,10 @@ def exercise(platform: Platform, project: Path, framework: Framework) -> Shutdow
             serve(project, platform.command, env, boot_timeout=platform.startup_window_s)
         )
         mapped.ports[declared_port] = server.port
+        if platform.proxy is not None:
+            # nginx started as the artefact describes, in front of the app's loopback port.
+            nginx = front_proxy(project, server.port, Path(env["TMPDIR"]) / "nginx")
+            mapped.ports[platform.proxy.listen_port] = stack.enter_context(nginx)
         for probe in platform.probes:
             url = f"http://127.0.0.1:{mapped(probe.port)}{probe.path}"
             label = f"{probe.name} {probe.port}{probe.path}"
@@ -451,6 +543,10 @@ def test_artefact_is_valid_and_keeps_the_contract(
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["deploy"]["target"] == target
     assert platform.grace_s == answers["deploy"]["grace_period_s"]
+    # The proxy the plan puts in front is the one the artefact runs (Flask's gthread plan);
+    # on a VM the README says how to run it beside the unit.
+    if target != "vm":
+        assert (platform.proxy is not None) == (answers["deploy"]["proxy"] is not None)
 
 
 @pytest.mark.slow
@@ -529,11 +625,51 @@ BROKEN = [
     pytest.param("vm", "unit", "TimeoutStopSec=30", "TimeoutStopSec=10", "grace", id="vm-grace"),
     pytest.param("vm", "unit", "DynamicUser=yes", "User=root", "root", id="vm-root"),
 ]
+# Flask's gthread plan puts nginx in front: traffic that goes around it.
+AROUND_THE_PROXY = [
+    pytest.param(
+        "kubernetes",
+        K8S + "service.yaml",
+        "targetPort: http",
+        "targetPort: liveness",
+        "clients sent to port 8081",
+        id="k8s-service-around-proxy",
+    ),
+    pytest.param(
+        "kubernetes",
+        K8S + "configmap.yaml",
+        'HOST: "127.0.0.1"',
+        'HOST: "0.0.0.0"',
+        "app not on the proxy's upstream",
+        id="k8s-app-on-every-interface",
+    ),
+    pytest.param(
+        "compose",
+        "compose.yaml",
+        '"8000:8000"',
+        '"8001:8001"',
+        "clients sent to port 8001",
+        id="compose-app-published",
+    ),
+    pytest.param(
+        "compose",
+        "compose.yaml",
+        'PORT: "8001"',
+        'PORT: "8000"',
+        "app not on the proxy's upstream",
+        id="compose-app-on-proxy-port",
+    ),
+]
+CONTRACT_BREAKS = [
+    *(pytest.param("fastapi", *case.values, id=case.id) for case in BROKEN),
+    *(pytest.param("flask", *case.values, id=case.id) for case in AROUND_THE_PROXY),
+]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("target", "path", "old", "new", "fault"), BROKEN)
+@pytest.mark.parametrize(("framework", "target", "path", "old", "new", "fault"), CONTRACT_BREAKS)
 def test_contract_catches_a_broken_artefact(
+    framework: Framework,
     target: str,
     path: str,
     old: str,
@@ -544,7 +680,7 @@ def test_contract_catches_a_broken_artefact(
 ) -> None:
     if target == "kubernetes":
         require("kubectl")
-    project = rendered("fastapi", target)
+    project = rendered(framework, target)
     path = _artefact(project, target) if path == "unit" else path
     broken = _broken_copy(project, tmp_path, path, old, new)
     problems = contract_problems(READERS[target](broken), broken)

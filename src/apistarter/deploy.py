@@ -45,6 +45,18 @@ CHECKOV_VERSION = "3.3.30"
 # Settings held in a Secret, never in a ConfigMap or the repository: the generated
 # settings' SecretStr fields (each service's own tests/test_deploy.py checks the two agree).
 SECRET_SETTINGS = ("APP_API_KEY",)
+# nginx beside the app when the server plan puts a proxy in front: the unprivileged
+# image (no root to bind or to write), pinned, never :latest.
+PROXY_IMAGE = "nginxinc/nginx-unprivileged:1.27.3-alpine"
+# Where the config is mounted and nginx's prefix (pid, temp files: a writable emptyDir).
+PROXY_CONFIG_PATH = "/etc/nginx/nginx.conf"
+PROXY_PREFIX = "/tmp/nginx"  # noqa: S108 - a mount point inside the container, not a temp file
+# One event loop, buffering requests and responses: a small share of a core and memory.
+PROXY_CPU_MILLI = 250
+PROXY_MEMORY_MIB = 64
+PROXY_STOP_SIGNAL = "SIGQUIT"
+# The app behind the proxy listens on loopback only: clients reach it through nginx.
+PROXIED_HOST = "127.0.0.1"
 
 
 class Probe(BaseModel):
@@ -68,13 +80,36 @@ LIVENESS = Probe(period_s=10, timeout_s=2, failure_threshold=3)
 READINESS = Probe(period_s=2, timeout_s=2, failure_threshold=1)
 
 
+class ProxyDeploy(BaseModel):
+    """The proxy the server plan puts in front, as a sidecar (same pod or host) runs it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    image: str
+    command: tuple[str, ...]
+    config_path: str
+    prefix: str
+    listen_port: int
+    upstream_port: int
+    cpu_milli: int
+    memory_mib: int
+    # nginx's graceful stop (finish in-flight requests, then exit); SIGTERM is its fast stop.
+    stop_signal: str
+    # Kept listening this long after the pod is told to stop, as the app keeps serving
+    # through its shutdown delay while the endpoints drop it.
+    stop_delay_s: int
+
+
 class DeployPlan(BaseModel):
     """Every number the deploy artefacts carry, with the server plan's environment."""
 
     model_config = ConfigDict(frozen=True)
 
     target: Deploy
+    # The port clients and the readiness probe reach: the proxy's, or the app's.
     port: int
+    # The port the app listens on (on 127.0.0.1 behind the proxy when there is one).
+    app_port: int
     liveness_port: int
     liveness_path: str
     readiness_path: str
@@ -94,12 +129,32 @@ class DeployPlan(BaseModel):
     # The server plan as the environment the platform sets (non-secret settings).
     env: dict[str, str]
     secrets: tuple[str, ...]
+    proxy: ProxyDeploy | None
+
+
+def plan_proxy(plan: ServerPlan) -> ProxyDeploy | None:
+    """How the server plan's front proxy runs beside the app, if it has one."""
+    if plan.front_proxy is None:
+        return None
+    return ProxyDeploy(
+        image=PROXY_IMAGE,
+        command=("nginx", "-p", PROXY_PREFIX, "-c", PROXY_CONFIG_PATH, "-e", "stderr"),
+        config_path=PROXY_CONFIG_PATH,
+        prefix=PROXY_PREFIX,
+        listen_port=plan.front_proxy.listen_port,
+        upstream_port=plan.front_proxy.upstream_port,
+        cpu_milli=PROXY_CPU_MILLI,
+        memory_mib=PROXY_MEMORY_MIB,
+        stop_signal=PROXY_STOP_SIGNAL,
+        stop_delay_s=plan.shutdown_delay,
+    )
 
 
 def plan_env(plan: ServerPlan) -> dict[str, str]:
     """The server plan as the variables the generated settings read."""
+    proxy = plan.front_proxy
     env = {
-        "PORT": str(PORT),
+        "PORT": str(PORT if proxy is None else proxy.upstream_port),
         "WEB_LIVENESS_PORT": str(LIVENESS_PORT),
         "WEB_CONCURRENCY": str(plan.workers),
         "WEB_THREADS": str(plan.threads),
@@ -114,6 +169,8 @@ def plan_env(plan: ServerPlan) -> dict[str, str]:
             "WEB_MAX_REQUESTS": str(plan.max_requests),
             "WEB_MAX_REQUESTS_JITTER": str(plan.max_requests_jitter),
         }
+    if proxy is not None:
+        env["HOST"] = PROXIED_HOST
     return env
 
 
@@ -121,7 +178,8 @@ def plan_deploy(target: Deploy, plan: ServerPlan) -> DeployPlan:
     """The deploy plan for running ``plan`` on ``target``."""
     return DeployPlan(
         target=target,
-        port=PORT,
+        port=PORT if plan.front_proxy is None else plan.front_proxy.listen_port,
+        app_port=PORT if plan.front_proxy is None else plan.front_proxy.upstream_port,
         liveness_port=LIVENESS_PORT,
         liveness_path=LIVENESS_PATH,
         readiness_path=READINESS_PATH,
@@ -142,4 +200,5 @@ def plan_deploy(target: Deploy, plan: ServerPlan) -> DeployPlan:
         checkov_version=CHECKOV_VERSION,
         env=plan_env(plan),
         secrets=SECRET_SETTINGS,
+        proxy=plan_proxy(plan),
     )
