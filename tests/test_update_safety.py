@@ -213,8 +213,10 @@ def _recording(key: str, value: str) -> Callable[[str], str]:
         (_recording("_src_path", "/somewhere/else"), "--template /somewhere/else"),
         (_recording("decision", "5\nrecorded_decision:"), "decision must be a mapping"),
         (_recording("framework", "7"), "records framework=7: choose one of"),
+        (_recording("server", "3\nrecorded_server:"), "server must be a mapping"),
+        (_recording("load_test", "x\nrecorded_load:"), "load_test must be a mapping"),
     ],
-    ids=["malformed", "unknown-commit", "other-source", "decision", "framework"],
+    ids=["malformed", "unknown-commit", "other-source", "decision", "framework", "plan", "load"],
 )
 def test_broken_or_foreign_answers_are_refused(
     project: Path, edit: Callable[[str], str], expected: str
