@@ -10,7 +10,8 @@ Tables (keys for --tables):
   overhead   /livez throughput, generated service vs its bare twins, sharing core 0
   saturation the I/O route at 1000 clients, generated vs a twin with the same route
              signature and plan, sharing core 0: throughput, latency, CPU per request,
-             RSS per worker; then p99 at a fixed load of 70 % of the twin's throughput
+             RSS per worker; then p99 at a fixed open-loop load of 70 % of the lower
+             throughput of the two
   features   what each generated feature adds per request, in µs of CPU, in-process
              (request middleware, log line, request id, routing) against the twin
   livez      /livez latency while the I/O route is held at 1000 clients, per server plan
