@@ -114,8 +114,8 @@ _DATABASE_URL = re.compile(
 _SQLITE_FILE = re.compile(r"^[\w./-]*\.(?:sqlite3?|db)$")
 # Why an in-memory SQLite database breaks behind the mount, and the way out.
 _MEMORY_SQLITE = (
-    "in memory: each of the mount's threads opens its own, empty, database; "
-    "use a file (in tests, one in pytest's tmp_path)"
+    "in memory: a connection opened on another of the mount's threads is a new, empty, "
+    "database; use a file (in tests, one in pytest's tmp_path)"
 )
 _SKIPPED_DIRS = frozenset(
     {"__pycache__", "node_modules", "build", "dist", "site-packages", "venv", "env"}
