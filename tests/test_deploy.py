@@ -337,7 +337,28 @@ def contract_problems(platform: Platform, project: Path) -> list[str]:
             problems.append(f"probe {probe.name} asks {probe.port}{probe.path}, not {expected}")
     if platform.image is not None and "/tmp" not in platform.writable:
         problems.append(f"writable paths {platform.writable} do not include /tmp")
+    said, said_clients = adr_ports(project)
+    carried = {name: int(env[name]) for name in ("PORT", "WEB_LIVENESS_PORT")}
+    if said != carried:
+        problems.append(f"the ADR says the environment carries ports {said}, it has {carried}")
+    # nginx's port, where the plan puts it in front (a VM runs it beside the unit).
+    listens = [
+        int(port)
+        for conf in project.glob("deploy/**/nginx.conf")
+        for port in re.findall(r"\blisten (\d+);", conf.read_text())
+    ]
+    if said_clients != (listens[0] if listens else None):
+        problems.append(f"the ADR names client port {said_clients}, nginx listens on {listens}")
     return problems
+
+
+def adr_ports(project: Path) -> tuple[dict[str, int], int | None]:
+    """The ports the ADR says the environment carries, and the proxy port it names if any."""
+    (adr,) = project.glob("docs/decisions/*.md")
+    text = " ".join(adr.read_text().split())
+    said = re.findall(r"(\d+) \(`(PORT|WEB_LIVENESS_PORT)`", text)
+    clients = re.search(r"Port (\d+), where clients connect", text)
+    return {name: int(port) for port, name in said}, clients and int(clients.group(1))
 
 
 def dockerfile_instruction_text(project: Path, name: str) -> str:

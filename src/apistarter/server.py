@@ -158,9 +158,9 @@ def _front_proxy(runs_on: str, worker_timeout: int) -> tuple[FrontProxy | None, 
         ]
     proxy = FrontProxy(read_timeout_s=worker_timeout)
     why = [
-        f"worker_class={runs_on}: nginx in front (deploy/nginx.conf), because Gunicorn bounds "
-        "a request head per line and per field count, not in total: alone it answered a "
-        "640 KB head of 80 lines with 200 and spent "
+        f"worker_class={runs_on}: nginx in front, because Gunicorn bounds a request head per "
+        "line and per field count, not in total: alone it answered a 640 KB head of 80 lines "
+        "with 200 and spent "
         f"{HEAD_FLOOD_CPU_S[runs_on]} s of CPU on three clients streaming 20 MB heads; nginx "
         f"answers any head over {MAX_HEADER_BYTES} bytes with 431 and stops reading there "
         f"({HEAD_FLOOD_CPU_BEHIND_PROXY_S} s for the same three, its own CPU included)."
