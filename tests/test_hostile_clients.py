@@ -229,6 +229,20 @@ OVERSIZED_HEADS = {
 # A head of 80 such lines is 40 times the plan's limit, yet within Gunicorn's own
 # per-line limits (8190 bytes a line, 100 fields): Gunicorn alone answers it.
 LONG_LINE = b"X-Long: " + b"a" * 8000 + b"\r\n"
+# Ten of these make a head just over the plan's 16 KiB.
+MEDIUM_LINE = b"X-Medium: " + b"a" * 1700 + b"\r\n"
+
+
+def send_whole(port: int, head: bytes) -> bytes:
+    """Send a whole request head in one write; what the server answered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        try:
+            return sock.recv(4096)
+        except OSError:
+            return b""
+
+
 # Kubernetes (Uvicorn alone), a VM (Gunicorn with Uvicorn workers), Flask's Gunicorn.
 HEAD_LIMIT_PLANS = [
     pytest.param("fastapi", {}, id="fastapi-uvicorn"),
@@ -277,6 +291,9 @@ def test_oversized_request_heads_are_refused_at_a_bounded_cost(
             assert status in (b"431", b"414", b"400", b"closed"), (name, answer[:200])
         # Over the plan's limit in total, each line within Gunicorn's own per-line limits.
         answer = send_head(port, OVERSIZED_HEADS["many headers"][0], LONG_LINE, 80 * len(LONG_LINE))
+        assert answer.startswith((b"HTTP/1.1 431", b"HTTP/1.0 431")) or not answer, answer[:200]
+        # Just over the limit and sent in one write, so the server may read it whole.
+        answer = send_whole(port, OVERSIZED_HEADS["many headers"][0] + 10 * MEDIUM_LINE + b"\r\n")
         assert answer.startswith((b"HTTP/1.1 431", b"HTTP/1.0 431")) or not answer, answer[:200]
 
         # Three clients streaming 20 MB heads: the server stops reading each at the limit.
