@@ -8,6 +8,7 @@ commit: a refusal leaves nothing behind, as any failed render does.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tomllib
@@ -69,6 +70,7 @@ class Adoption:
     source: Path
     data: dict[str, Any]
     app_dependencies: tuple[Dependency, ...]
+    origin: GitOrigin | None = None
 
     def deploy(self, plan: dict[str, Any]) -> dict[str, Any]:
         """The deploy plan's data with what the app adds: its secret and its instance folder."""
@@ -80,6 +82,11 @@ class Adoption:
         """Copy the app's code into the rendered project, then check the merged dependencies."""
         shutil.copytree(self.source, project / LEGACY_DIR, ignore=_ignored, symlinks=True)
         check_dependencies(project / "pyproject.toml", self.app_dependencies)
+
+    def bring_history(self, repository: Path) -> None:
+        """In the service's new repository: the app's history first (when it has one)."""
+        if self.origin is not None:
+            import_history(self.origin, repository)
 
 
 def _ignored(directory: str, names: list[str]) -> set[str]:
@@ -94,24 +101,137 @@ def _ignored(directory: str, names: list[str]) -> set[str]:
     }
 
 
-def _git_commit(source: Path) -> str:
-    """The commit the app's code was taken at, when it is a git work tree (else empty)."""
+def _read_git(directory: Path, *args: str, stdin: str | None = None) -> str:
+    """Run a git command that only reads; its output, or empty when git fails."""
     result = subprocess.run(
-        ["git", "-C", str(source), "rev-parse", "--show-toplevel", "HEAD"],
+        ["git", "-C", str(directory), *args],
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
+        # `git status` would otherwise refresh the app's index: nothing is written into PATH.
+        env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+    )
+    return result.stdout if result.returncode == 0 else ""
+
+
+@dataclass(frozen=True)
+class GitOrigin:
+    """Where the app's code sits in its git repository, and the commit it is taken at."""
+
+    top: Path
+    # The app's folder inside the repository ("" at its root).
+    folder: str
+    commit: str
+    dirty: bool
+    # Commits that touched the app's folder, up to ``commit``.
+    commits: int
+
+    @property
+    def described(self) -> str:
+        return f"{self.commit} (with uncommitted changes)" if self.dirty else self.commit
+
+
+def git_origin(source: Path) -> GitOrigin | None:
+    """The app's git repository, when its folder is part of a work tree with commits."""
+    found = _read_git(source, "rev-parse", "--show-toplevel", "--show-prefix", "HEAD").split("\n")
+    if len(found) < 3 or not found[2]:
+        return None
+    top, folder, commit = found[0], found[1].rstrip("/"), found[2]
+    dirty = bool(_read_git(source, "status", "--porcelain", "--", ".").strip())
+    count = _read_git(source, "rev-list", "--count", "HEAD", "--", ".").strip()
+    return GitOrigin(Path(top), folder, commit, dirty, int(count or 0))
+
+
+def _service_git(repository: Path, *args: str, stdin: str = "", **env: str) -> str:
+    result = subprocess.run(
+        ["git", *args],
+        cwd=repository,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **env},
     )
     if result.returncode != 0:
-        return ""
-    _, commit = result.stdout.split()
-    dirty = subprocess.run(
-        ["git", "-C", str(source), "status", "--porcelain", "--", "."],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return f"{commit} (with uncommitted changes)" if dirty else commit
+        # Raised while the service is being made in its staging folder: nothing is left.
+        raise AdoptError(
+            f"could not bring the app's git history in (git {args[0]}: "
+            f"{' '.join(result.stderr.split())}); nothing was written"
+        )
+    return result.stdout
+
+
+# One commit of `git log -z` below: its id and parents, its people and dates, its message.
+_COMMIT_FORMAT = "%H %P%n%an%n%ae%n%ad%n%cn%n%ce%n%cd%n%B"
+
+
+def import_history(origin: GitOrigin, repository: Path) -> None:
+    """Make the app's commits the first ones of the new ``repository``, with the code under legacy/.
+
+    Each commit that touched the app's folder is written again with that folder as
+    legacy/ (same message, authors and dates; new ids, the originals are recorded in the
+    README), so `git log -- legacy/...` and `git blame` reach back into the app's past.
+    The branch then points at the last of them and the service's own commit follows.
+    """
+    _service_git(repository, "fetch", "--quiet", "--no-tags", str(origin.top), origin.commit)
+    log = _service_git(
+        repository,
+        "log",
+        "-z",
+        "--reverse",
+        "--topo-order",
+        "--parents",
+        "--date=raw",
+        f"--format={_COMMIT_FORMAT}",
+        origin.commit,
+        "--",
+        origin.folder or ".",
+    )
+    commits = [entry.split("\n", 7) for entry in log.split("\0") if entry]
+    folders = _service_git(
+        repository,
+        "cat-file",
+        "--batch-check",
+        stdin="".join(f"{entry[0].split()[0]}:{origin.folder}\n" for entry in commits),
+    ).splitlines()
+    empty = _service_git(repository, "mktree").strip()
+    rewritten: dict[str, str] = {}
+    trees: dict[str, str] = {}
+    for (ids, *people, message), folder in zip(commits, folders, strict=True):
+        commit, *parents = ids.split()
+        tree_id, _, kind = folder.partition(" ")
+        if not kind.startswith("tree"):
+            tree = empty  # the folder was deleted in this commit
+        elif tree_id not in trees:
+            tree = trees[tree_id] = _service_git(
+                repository, "mktree", stdin=f"040000 tree {tree_id}\t{LEGACY_DIR}\n"
+            ).strip()
+        else:
+            tree = trees[tree_id]
+        author, author_email, author_date, name, email, date = people
+        kept = [f for p in parents if p in rewritten for f in ("-p", rewritten[p])]
+        rewritten[commit] = _service_git(
+            repository,
+            "commit-tree",
+            tree,
+            *kept,
+            "-F",
+            "-",
+            stdin=message,
+            GIT_AUTHOR_NAME=author,
+            GIT_AUTHOR_EMAIL=author_email,
+            GIT_AUTHOR_DATE=f"@{author_date}",
+            GIT_COMMITTER_NAME=name,
+            GIT_COMMITTER_EMAIL=email,
+            GIT_COMMITTER_DATE=f"@{date}",
+        ).strip()
+    if commits:
+        last = rewritten[commits[-1][0].split()[0]]
+        _service_git(repository, "update-ref", "HEAD", last)
+        # The index as the last app commit had it: the service's commit records the rest.
+        _service_git(repository, "read-tree", last)
+    (repository / ".git" / "FETCH_HEAD").unlink(missing_ok=True)
 
 
 def _main_dependencies(report: InspectReport) -> tuple[Dependency, ...]:
@@ -139,6 +259,7 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
             "choose one both support with --set python_version=X.Y"
         )
     root = Path(report.root)
+    origin = git_origin(root)
     dependencies = _main_dependencies(report)
     env = [s for s in report.settings if s.kind in ("env", "env-prefix")]
     init = next((c for c in report.commands if "init" in c.name), None)
@@ -147,7 +268,11 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
     )
     data = {
         "source": str(source),
-        "commit": _git_commit(root),
+        "commit": origin.described if origin else "",
+        # The app's commits the service's history starts with (none outside git).
+        "history": origin.commits if origin else 0,
+        # The source's working tree had changes on top of that commit: copied as they are.
+        "uncommitted": bool(origin and origin.dirty),
         "app": report.app.import_path,
         "prefix": ADOPTED_PREFIX,
         # Top-level packages and modules, installed from legacy/ under their own names,
@@ -185,7 +310,7 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         # Each of a2wsgi's threads would see its own, empty, in-memory database.
         "memory_sqlite": [str(s.evidence) for s in report.state if s.kind == "sqlite-in-memory"],
     }
-    return Adoption(source=root, data=data, app_dependencies=dependencies)
+    return Adoption(source=root, data=data, app_dependencies=dependencies, origin=origin)
 
 
 def _candidates(specifier: SpecifierSet) -> set[Version]:

@@ -252,6 +252,7 @@ def new_project(
     force: bool = False,
     template: str | None = None,
     before_commit: Callable[[Path], None] | None = None,
+    history: Callable[[Path], None] | None = None,
 ) -> NewResult:
     """Render a project into ``destination``, then ``git init`` and commit it.
 
@@ -262,6 +263,8 @@ def new_project(
     does not produce are never touched, and a failure part-way puts everything back.
     ``before_commit`` gets the rendered tree before anything is moved into place (an
     adopted app's code is added there); what it raises leaves nothing behind.
+    ``history`` gets the new repository before its first commit (an adopted app's commits
+    become its first ones); a directory that holds files already keeps its own history.
     """
     destination = target_path(destination)
     occupied = check_destination(destination, force=force)
@@ -293,6 +296,8 @@ def new_project(
             overwritten, untracked = _merge_into(staging, destination, author)
         else:
             _git("init", "--quiet", "--initial-branch=main", cwd=staging, author=author)
+            if history is not None:
+                history(staging)
             _commit(staging, author)
             _place(staging, destination)
         done = True

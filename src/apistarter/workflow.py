@@ -35,6 +35,7 @@ from apistarter.render import (
     RenderError,
     UpdateResult,
     available_frameworks,
+    check_destination,
     check_recorded_version,
     ensure_template_source,
     latest_version,
@@ -111,15 +112,22 @@ def create(
     """Render the service `new` was asked for, with the Flask app it adopts if any."""
     check_renderable(recommendation, presets, template)
     data = template_data(project, decision, recommendation, constraints(presets))
+    history = None
     if adoption is not None:
         data["legacy"] = adoption.data
         data["deploy"] = adoption.deploy(data["deploy"])
+        if check_destination(destination, force=force):
+            # Rendered over files already there: their history (if any) stays the service's.
+            data["legacy"] = {**adoption.data, "history": 0}
+        else:
+            history = adoption.bring_history
     return new_project(
         destination,
         data,
         force=force,
         template=template_location(template),
         before_commit=adoption.bring_in if adoption else None,
+        history=history,
     )
 
 
