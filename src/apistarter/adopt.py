@@ -9,6 +9,7 @@ commit: a refusal leaves nothing behind, as any failed render does.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tomllib
@@ -24,6 +25,7 @@ from packaging.version import InvalidVersion, Version
 
 from apistarter.inspect import Dependency, InspectReport
 from apistarter.render import RenderError
+from apistarter.service_routes import shadowed
 
 # Where the app's code lives in the service, at the project root.
 LEGACY_DIR = "legacy"
@@ -234,6 +236,34 @@ def import_history(origin: GitOrigin, repository: Path) -> None:
     (repository / ".git" / "FETCH_HEAD").unlink(missing_ok=True)
 
 
+# A table a schema file creates: `CREATE TABLE [IF NOT EXISTS] name`, quoted or not.
+_CREATE_TABLE = re.compile(
+    r"\bcreate\s+table\s+(?:if\s+not\s+exists\s+)?[\"'`\[]?(\w+)", re.IGNORECASE
+)
+
+
+def _instance_databases(report: InspectReport) -> dict[str, list[str]]:
+    """The SQLite files named in the app's code (kept in its instance folder), with the
+    tables its .sql schema files create when there is one database to give them to."""
+    names = sorted(
+        {
+            s.detail.removeprefix("file ")
+            for s in report.state
+            if s.kind == "sqlite" and s.detail.startswith("file ") and "/" not in s.detail
+        }
+    )
+    root = Path(report.root)
+    tables = sorted(
+        {
+            table.lower()
+            for schema in root.rglob("*.sql")
+            if not set(schema.relative_to(root).parts) & _NOT_COPIED
+            for table in _CREATE_TABLE.findall(schema.read_text(encoding="utf-8", errors="replace"))
+        }
+    )
+    return {name: tables if len(names) == 1 else [] for name in names}
+
+
 def _main_dependencies(report: InspectReport) -> tuple[Dependency, ...]:
     return tuple(d for d in report.dependencies if d.group == "main")
 
@@ -260,6 +290,7 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         )
     root = Path(report.root)
     origin = git_origin(root)
+    instance = any(s.kind == "instance-folder" for s in report.state)
     dependencies = _main_dependencies(report)
     env = [s for s in report.settings if s.kind in ("env", "env-prefix")]
     init = next((c for c in report.commands if "init" in c.name), None)
@@ -290,8 +321,11 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         ],
         "secret_key": any(s.name == "SECRET_KEY" for s in report.settings)
         or any(e.name in _SIGNED for e in report.extensions),
-        "instance": any(s.kind == "instance-folder" for s in report.state),
+        "instance": instance,
         "instance_path": INSTANCE_PATH,
+        # SQLite files in the instance folder, and the tables the app's schema creates:
+        # the service is not ready until they are there.
+        "databases": _instance_databases(report) if instance else {},
         "init_command": init.name if init else "",
         "smoke_paths": smoke_paths,
         # The page the load test calls and the generated test moves to FastAPI.
@@ -300,6 +334,8 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
             {"rule": r.rule, "methods": list(r.methods), "where": str(r.evidence)}
             for r in report.routes
         ],
+        # Matched by the service's own routes first: these no longer reach Flask.
+        "shadowed": [str(s) for s in shadowed(report.routes, ADOPTED_PREFIX)],
         "findings": [
             *(f"blocking library `{b.module}` ({b.dep}), {b.evidence}" for b in report.blocking),
             *(f"{s.kind} {s.detail}, {s.evidence}" for s in report.state),

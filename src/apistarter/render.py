@@ -35,6 +35,7 @@ from apistarter.decision import Recommendation
 from apistarter.deploy import plan_deploy
 from apistarter.questions import SERVICE_LIMITS, DecisionAnswers, ProjectAnswers
 from apistarter.server import run_command
+from apistarter.service_routes import SERVICE_ROUTES
 from apistarter.template_source import (
     BUNDLE_NAME,
     RECORDED_SOURCE,
@@ -121,6 +122,7 @@ def template_data(
         },
         "load_test": recommendation.load_test.model_dump(mode="json"),
         "limits": SERVICE_LIMITS,
+        "routes": SERVICE_ROUTES,
         "deploy": plan_deploy(answers.deploy, recommendation.server).model_dump(mode="json"),
         "adr": {
             "date": datetime.date.today().isoformat(),
