@@ -25,6 +25,7 @@ from tests.harness import (
 )
 from tests.test_adopt import SCRIPT_APP, _new
 from tests.test_copier_questions import COPIER_YML
+from tests.test_deploy import _kustomize, validate
 
 
 def _contents(path: Path) -> dict[str, str]:
@@ -258,3 +259,42 @@ def test_a_wrong_legacy_app_stops_every_server_with_one_line(
         assert others == {line}, result.stderr
         if "gunicorn" not in command:
             assert result.stderr.splitlines() == [line]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("deploy", ["kubernetes", "compose", "vm"])
+def test_the_app_s_database_lives_on_a_volume_that_outlives_the_container(
+    tmp_path_factory: pytest.TempPathFactory, deploy: str
+) -> None:
+    source = sdist(FLASK, tmp_path_factory) / "examples" / "tutorial"
+    # The directory's name is the project's, as the unit's /opt path expects.
+    destination = tmp_path_factory.mktemp(deploy) / "blog"
+    code, stdout, stderr = _new(destination, source, "--set", f"deploy={deploy}")
+    assert code == 0, stderr
+    project = Path(json.loads(stdout)["directory"])
+    result = validate(project, deploy)
+    assert result.returncode == 0, result.stdout + result.stderr
+    if deploy == "kubernetes":
+        built = {doc["kind"]: doc for doc in _kustomize(project) if doc["kind"] != "ConfigMap"}
+        claim = built["PersistentVolumeClaim"]
+        assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+        pod = built["Deployment"]["spec"]["template"]["spec"]
+        (app,) = [c for c in pod["containers"] if c["name"] == "app"]
+        mounts = {m["mountPath"]: m["name"] for m in app["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes[mounts["/app/instance"]]["persistentVolumeClaim"] == {
+            "claimName": claim["metadata"]["name"]
+        }
+        assert pod["securityContext"]["fsGroup"] == 10001
+        # One writer of the SQLite file: one replica, replaced rather than rolled.
+        assert built["Deployment"]["spec"]["strategy"] == {"type": "Recreate"}
+        scaler = built["HorizontalPodAutoscaler"]["spec"]
+        assert (scaler["minReplicas"], scaler["maxReplicas"]) == (1, 1)
+    elif deploy == "compose":
+        compose = yaml.safe_load((project / "compose.yaml").read_text())
+        assert compose["services"]["app"]["volumes"] == ["instance:/app/instance"]
+        assert "/app/instance" not in compose["services"]["app"]["tmpfs"]
+        assert "instance" in compose["volumes"]
+    else:
+        unit = (project / "deploy" / "systemd" / "blog.service").read_text()
+        assert "StateDirectory=blog\nEnvironment=APP_LEGACY_INSTANCE_PATH=/var/lib/blog\n" in unit

@@ -55,6 +55,8 @@ _NOT_COPIED = frozenset(
 # Where the image keeps the app's instance folder: writable by the service's user, a
 # volume in the deploy artefacts.
 INSTANCE_PATH = "/app/instance"
+# The instance folder's volume when it holds the app's SQLite files (a claim's request).
+INSTANCE_VOLUME_SIZE = "1Gi"
 # The service setting that becomes the app's SECRET_KEY.
 SECRET_KEY_SETTING = "APP_SECRET_KEY"  # noqa: S105 - a variable name, not its value
 # Extensions needing the app's secret key: signed cookies, CSRF tokens, login sessions.
@@ -75,8 +77,23 @@ class Adoption:
     origin: GitOrigin | None = None
 
     def deploy(self, plan: dict[str, Any]) -> dict[str, Any]:
-        """The deploy plan's data with what the app adds: its secret and its instance folder."""
+        """The deploy plan's data with what the app adds: its secret and its instance folder.
+
+        An instance folder holding the app's SQLite files is a volume that outlives the
+        container (a PersistentVolumeClaim, a named Compose volume), written by one pod:
+        SQLite is one file with local locks, so one replica, replaced rather than rolled.
+        Without a database the folder is scratch space like the service's other paths.
+        """
         secrets = [*plan["secrets"], *([SECRET_KEY_SETTING] if self.data["secret_key"] else [])]
+        if self.data["databases"]:
+            volume = {"path": INSTANCE_PATH, "size": INSTANCE_VOLUME_SIZE}
+            return {
+                **plan,
+                "secrets": secrets,
+                "instance_volume": volume,
+                "min_replicas": 1,
+                "max_replicas": 1,
+            }
         paths = [*plan["writable_paths"], *([INSTANCE_PATH] if self.data["instance"] else [])]
         return {**plan, "secrets": secrets, "writable_paths": paths}
 
