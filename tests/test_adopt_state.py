@@ -23,7 +23,9 @@ from tests.harness import (
     serve,
     service_env,
 )
-from tests.test_adopt import SCRIPT_APP, _new
+
+# flaskr (Flask's tutorial app: SQLite in its instance folder) adopted as `blog`.
+from tests.test_adopt import SCRIPT_APP, _new, flaskr_service  # noqa: F401 - a fixture
 from tests.test_copier_questions import COPIER_YML
 from tests.test_deploy import _kustomize, validate
 
@@ -166,17 +168,11 @@ def test_app_routes_the_service_answers_first_are_reported(tmp_path: Path) -> No
     }
 
 
-@pytest.fixture(scope="module")
-def flaskr(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """flaskr (Flask's tutorial app: SQLite in its instance folder) adopted as `blog`."""
-    source = sdist(FLASK, tmp_path_factory) / "examples" / "tutorial"
-    code, stdout, stderr = _new(tmp_path_factory.mktemp("adopted") / "blog", source)
-    assert code == 0, stderr
-    return Path(json.loads(stdout)["directory"])
-
-
-def test_not_ready_until_the_app_s_database_is_initialised(flaskr: Path, tmp_path: Path) -> None:
-    project = flaskr
+def test_not_ready_until_the_app_s_database_is_initialised(
+    flaskr_service: Path,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    project = flaskr_service
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["legacy"]["databases"] == {"flaskr.sqlite": ["post", "user"]}
     run(
