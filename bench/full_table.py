@@ -10,7 +10,10 @@ Tables (keys for --tables):
   overhead   /livez throughput, generated service vs its bare twins, sharing core 0
   saturation the I/O route at 1000 clients, generated vs a twin with the same route
              signature and plan, sharing core 0: throughput, latency, CPU per request,
-             RSS per worker; then p99 at a fixed load of 70 % of the twin's throughput
+             RSS per worker; then p99 at a fixed open-loop load of 70 % of the lower
+             throughput of the two
+  granian    the saturation table's measurements of each generated service under
+             Granian (pinned in bench/saturation.py) against its plan's server
   features   what each generated feature adds per request, in µs of CPU, in-process
              (request middleware, log line, request id, routing) against the twin
   livez      /livez latency while the I/O route is held at 1000 clients, per server plan
@@ -85,6 +88,15 @@ def _saturation(workspace: Workspace, args: argparse.Namespace) -> tuple[str, st
     return title, saturation.table(results), saturation.missed_goals(results)
 
 
+def _granian(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    results = [
+        saturation.measure(row, workspace, args.seconds, args.repeat)
+        for row in saturation.selected_rows(args.rows, saturation.GRANIAN_ROWS)
+    ]
+    title = f"The same services under Granian: I/O route at {saturation.CLIENTS} clients"
+    return title, saturation.table(results, ("Granian", "plan")), saturation.missed_goals(results)
+
+
 def _features(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
     results = features.measure(workspace, args.seconds)
     title = "What each feature costs: CPU per request in-process, generated vs its twin"
@@ -116,6 +128,7 @@ TABLES: dict[str, Table] = {
     "seed-1000": _seed_saturated,
     "overhead": _overhead,
     "saturation": _saturation,
+    "granian": _granian,
     "features": _features,
     "livez": _livez,
     "cli": _cli,

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import signal
+from pathlib import Path
+
+import pytest
+
+from tests.flask_examples import FLASK, new_legacy, sdist
 
 # A suite started in the background by a non-interactive shell (`.ci/run &`) inherits
 # SIGINT ignored, and so would every CLI it starts: the Ctrl-C tests would then see
 # nothing happen. A handler installed here is reset to the default in each child.
 signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(scope="session")
+def flaskr_service(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Flask's tutorial app (flaskr) adopted by `new --legacy`; tests that change it copy it."""
+    flaskr = sdist(FLASK, tmp_path_factory) / "examples" / "tutorial"
+    code, stdout, stderr = new_legacy(tmp_path_factory.mktemp("adopted") / "blog", flaskr)
+    assert code == 0, stderr
+    return Path(json.loads(stdout)["directory"])

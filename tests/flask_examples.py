@@ -14,6 +14,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from apistarter.cli import app
 
 # Flask's sdist ships examples/tutorial (flaskr: an app factory with blueprints,
 # templates, sessions, an SQLite database in the instance folder, and its own tests)
@@ -24,6 +27,9 @@ FLASK = "flask==3.1.0"
 FLASK_CORS = "flask-cors==5.0.0"
 # Flask-RESTful's sdist ships examples/todo.py: a JSON API declared with add_resource.
 FLASK_RESTFUL = "flask-restful==0.3.10"
+
+# The Python the adopted services are made for: this one, which runs their tests.
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 _unpacked: dict[str, Path] = {}
 
@@ -73,3 +79,24 @@ def write_files(root: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return root
+
+
+def new_legacy(destination: Path, legacy: Path, *extra: str) -> tuple[int, str, str]:
+    """`apistarter new DESTINATION --legacy LEGACY --json`: (exit code, stdout, stderr)."""
+    result = CliRunner().invoke(
+        app,
+        [
+            "new",
+            str(destination),
+            "--legacy",
+            str(legacy),
+            "--defaults",
+            "--set",
+            "measured_problem=saturated-workers",
+            "--set",
+            f"python_version={PYTHON}",
+            "--json",
+            *extra,
+        ],
+    )
+    return result.exit_code, result.stdout, " ".join(result.stderr.split())

@@ -128,6 +128,27 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout
 
 
+def signal_new_once_staging(work: Path, env: Mapping[str, str], stop: signal.Signals) -> int | None:
+    """Run `apistarter new svc --defaults` in ``work`` and send ``stop`` once its staging
+    directory exists; its exit code, or None when it finished before the signal could land."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apistarter", "new", "svc", "--defaults"],
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".svc.") for p in work.iterdir()):
+        if process.poll() is not None:
+            return None
+        assert time.monotonic() < deadline, "no staging directory within 60 s"
+        time.sleep(0.01)
+    process.send_signal(stop)
+    return process.wait(timeout=60)
+
+
 def tree_state(path: Path) -> str:
     """Everything a refused or restored command must leave as it was, as comparable text.
 

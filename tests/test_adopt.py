@@ -15,36 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 from packaging.requirements import Requirement
-from typer.testing import CliRunner
 
 from apistarter.adopt import conflict
-from apistarter.cli import app
-from tests.flask_examples import FLASK, FLASK_CORS, sdist, write_files
+from tests.flask_examples import FLASK_CORS, PYTHON, new_legacy, sdist, write_files
 from tests.harness import BIN, dockerfile_instruction, git, run, serve, stop, tree_state
-
-runner = CliRunner()
-PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
-
-
-def _new(destination: Path, legacy: Path, *extra: str) -> tuple[int, str, str]:
-    result = runner.invoke(
-        app,
-        [
-            "new",
-            str(destination),
-            "--legacy",
-            str(legacy),
-            "--defaults",
-            "--set",
-            "measured_problem=saturated-workers",
-            "--set",
-            f"python_version={PYTHON}",
-            "--json",
-            *extra,
-        ],
-    )
-    return result.exit_code, result.stdout, " ".join(result.stderr.split())
-
 
 SCRIPT_APP = (
     "import os\nfrom flask import Flask, jsonify\napp = Flask(__name__)\n"
@@ -87,7 +61,7 @@ def test_a_script_app_in_a_git_repository_is_copied_with_its_origin(tmp_path: Pa
     git(source, "commit", "--quiet", "-m", "app")
     commit = git(source, "rev-parse", "HEAD").strip()
 
-    code, stdout, stderr = _new(tmp_path / "svc", source)
+    code, stdout, stderr = new_legacy(tmp_path / "svc", source)
     assert code == 0, stderr
     project = Path(json.loads(stdout)["directory"])
     assert json.loads(stdout)["framework"] == "hybrid"
@@ -136,7 +110,7 @@ def test_a_script_app_in_a_git_repository_is_copied_with_its_origin(tmp_path: Pa
 def test_refusals_write_nothing(tmp_path: Path, files: dict[str, str], message: str) -> None:
     source = write_files(tmp_path / "api", files)
     before = tree_state(tmp_path)
-    code, _, stderr = _new(tmp_path / "svc", source)
+    code, _, stderr = new_legacy(tmp_path / "svc", source)
     assert code == 2
     assert message in stderr
     assert "Traceback" not in stderr
@@ -146,18 +120,10 @@ def test_refusals_write_nothing(tmp_path: Path, files: dict[str, str], message: 
 
 def test_only_the_hybrid_adopts(tmp_path: Path) -> None:
     source = write_files(tmp_path / "api", {"service.py": SCRIPT_APP})
-    code, _, stderr = _new(tmp_path / "svc", source, "--framework", "flask")
+    code, _, stderr = new_legacy(tmp_path / "svc", source, "--framework", "flask")
     assert code == 2
     assert "--legacy adopts an app into the hybrid" in stderr
     assert not (tmp_path / "svc").exists()
-
-
-@pytest.fixture(scope="module")
-def flaskr_service(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    flaskr = sdist(FLASK, tmp_path_factory) / "examples" / "tutorial"
-    code, stdout, stderr = _new(tmp_path_factory.mktemp("adopted") / "blog", flaskr)
-    assert code == 0, stderr
-    return Path(json.loads(stdout)["directory"])
 
 
 def test_flaskr_adoption_records_what_inspect_found(flaskr_service: Path) -> None:
@@ -281,7 +247,7 @@ def test_a_json_api_script_is_adopted_and_served_at_its_urls(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
     examples = sdist(FLASK_CORS, tmp_path_factory) / "examples"
-    code, stdout, stderr = _new(tmp_path / "api", examples, "--app", "app_based_example:app")
+    code, stdout, stderr = new_legacy(tmp_path / "api", examples, "--app", "app_based_example:app")
     assert code == 0, stderr
     project = Path(json.loads(stdout)["directory"])
     # Its one undeclared extension became a dependency of the service.

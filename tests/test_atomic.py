@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import stat
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,28 +12,9 @@ from typer.testing import CliRunner
 
 from apistarter.cli import app
 
+from .harness import signal_new_once_staging
+
 pytestmark = pytest.mark.slow
-APISTARTER = [sys.executable, "-m", "apistarter"]
-
-
-def _interrupt_while_staging(stop: signal.Signals, work: Path, env: dict[str, str]) -> int:
-    """Run `new`, signal it once its staging directory exists; its exit code."""
-    process = subprocess.Popen(
-        [*APISTARTER, "new", "svc", "--defaults"],
-        cwd=work,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while not any(p.name.startswith(".svc.") for p in work.iterdir()):
-        assert process.poll() is None, "finished before it could be interrupted"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    process.send_signal(stop)
-    process.communicate(timeout=60)
-    return process.returncode
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -45,10 +23,10 @@ def test_an_interrupt_while_rendering_leaves_nothing(stop: signal.Signals, tmp_p
     for attempt in range(3):
         work = tmp_path / f"work-{attempt}"
         work.mkdir()
-        status = _interrupt_while_staging(stop, work, env)
-        if status != 0:  # interrupted (0 means it finished before the signal landed)
+        status = signal_new_once_staging(work, env, stop)
+        if status is not None:
             break
-    assert status != 0, "every attempt finished before the signal arrived"
+    assert status not in (None, 0), "every attempt finished before the signal arrived"
     assert list(work.iterdir()) == []
 
 

@@ -9,6 +9,7 @@ normal client sees meanwhile is checked with correctness deadlines, not timings.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -174,8 +176,8 @@ def test_liveness_port_answers_whatever_other_clients_do(project: Path) -> None:
     assert not late, f"probes failed or took over {PROBE_DEADLINE_S} s: {late}"
 
 
-def server_cpu_s(server: RunningServer) -> float:
-    """CPU seconds used so far by every process of the server (its session)."""
+def cpu_s(sessions: tuple[int, ...]) -> float:
+    """CPU seconds used so far by every process of these sessions (a server and its workers)."""
     ticks = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -183,9 +185,18 @@ def server_cpu_s(server: RunningServer) -> float:
         except OSError:
             continue  # exited meanwhile
         # proc(5): field 6 is the session id; 14 and 15 user and system time.
-        if int(fields[3]) == server.process.pid:
+        if int(fields[3]) in sessions:
             ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def session_running(config: Path) -> int:
+    """The session of the server started with ``config`` (its leader keeps the arguments)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if str(config).encode() in cmdline.read_bytes():
+                return int(proc_stat_fields(cmdline.with_name("stat"))[3])
+    raise AssertionError(f"nothing runs with {config}")
 
 
 def send_head(port: int, prefix: bytes, filler: bytes, total: int) -> bytes:
@@ -215,24 +226,40 @@ OVERSIZED_HEADS = {
     "one header": (b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: ", b"a"),
     "many headers": (b"GET /livez HTTP/1.1\r\nHost: x\r\n", b"X-Many: " + b"a" * 90 + b"\r\n"),
 }
+# A head of 80 such lines is 40 times the plan's limit, yet within Gunicorn's own
+# per-line limits (8190 bytes a line, 100 fields): Gunicorn alone answers it.
+LONG_LINE = b"X-Long: " + b"a" * 8000 + b"\r\n"
 # Kubernetes (Uvicorn alone), a VM (Gunicorn with Uvicorn workers), Flask's Gunicorn.
 HEAD_LIMIT_PLANS = [
     pytest.param("fastapi", {}, id="fastapi-uvicorn"),
     pytest.param("fastapi", {"deploy": "vm"}, id="fastapi-gunicorn"),
     pytest.param("flask", {}, id="flask-gthread"),
+    pytest.param("flask", {"workload": "io-bound", "peak_concurrency": 500}, id="flask-gevent"),
     pytest.param("hybrid", {}, id="hybrid-uvicorn"),
 ]
 
 
+@dataclass
+class Deployed:
+    """A service served as deployed: the app, and the port clients use (nginx's if in front)."""
+
+    server: RunningServer
+    port: int
+    # The sessions of every process serving clients (the app's, nginx's).
+    sessions: tuple[int, ...]
+
+
 @contextlib.contextmanager
-def served_as_deployed(project: Path, workdir: Path) -> Iterator[tuple[RunningServer, int]]:
-    """The Dockerfile's CMD, behind nginx where the plan puts it in front; (server, client port)."""
+def served_as_deployed(project: Path, workdir: Path) -> Iterator[Deployed]:
+    """The Dockerfile's CMD, behind nginx where the plan puts it in front."""
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(serve(project, dockerfile_instruction(project, "CMD")))
-        port = server.port
+        deployed = Deployed(server, server.port, (server.process.pid,))
         if any(project.glob("deploy/**/nginx.conf")):  # the plan puts a proxy in front
-            port = stack.enter_context(front_proxy(project, server.port, workdir / "nginx"))
-        yield server, port
+            proxy = front_proxy(project, server.port, workdir / "nginx")
+            deployed.port = stack.enter_context(proxy)
+            deployed.sessions += (session_running(workdir / "nginx" / "nginx.conf"),)
+        yield deployed
 
 
 @pytest.mark.parametrize(("framework", "answers"), HEAD_LIMIT_PLANS)
@@ -241,14 +268,18 @@ def test_oversized_request_heads_are_refused_at_a_bounded_cost(
 ) -> None:
     # Gunicorn alone keeps parsing a flood line by line (0.9 s of CPU for these three here):
     # the plans that run it get nginx in front, which stops reading at the limit.
-    with served_as_deployed(project, tmp_path) as (server, port):
+    with served_as_deployed(project, tmp_path) as deployed:
+        port = deployed.port
         for name, (prefix, filler) in OVERSIZED_HEADS.items():
             answer = send_head(port, prefix, filler, 1_000_000)
             status = answer.split(b" ", 2)[1] if answer.startswith(b"HTTP/") else b"closed"
             assert status in (b"431", b"414", b"400", b"closed"), (name, answer[:200])
+        # Over the plan's limit in total, each line within Gunicorn's own per-line limits.
+        answer = send_head(port, OVERSIZED_HEADS["many headers"][0], LONG_LINE, 80 * len(LONG_LINE))
+        assert answer.startswith((b"HTTP/1.1 431", b"HTTP/1.0 431")) or not answer, answer[:200]
 
         # Three clients streaming 20 MB heads: the server stops reading each at the limit.
-        before = server_cpu_s(server)
+        before = cpu_s(deployed.sessions)
         floods = [
             threading.Thread(target=send_head, args=(port, prefix, filler, 20_000_000))
             for prefix, filler in OVERSIZED_HEADS.values()
@@ -257,9 +288,62 @@ def test_oversized_request_heads_are_refused_at_a_bounded_cost(
             flood.start()
         for flood in floods:
             flood.join(timeout=60)
-        spent = server_cpu_s(server) - before
+        spent = cpu_s(deployed.sessions) - before
+        print(f"CPU spent on three 20 MB floods: {spent:.2f} s")
         assert get(f"http://127.0.0.1:{port}/livez")[0] == 200
     assert spent < 1.0, f"the server spent {spent:.1f} s of CPU on three refused heads"
+
+
+# The plans that run nginx in front: every Flask plan (Gunicorn bounds heads per line).
+PROXIED_PLANS = [
+    pytest.param("flask", {"workload": "io-bound"}, id="flask-gthread"),
+    pytest.param("flask", {"workload": "io-bound", "peak_concurrency": 500}, id="flask-gevent"),
+    pytest.param("flask", {"workload": "cpu-bound"}, id="flask-sync"),
+]
+# Requests nginx refuses itself, by the status the client must get.
+PROXY_REFUSALS = {
+    400: b"NOT A REQUEST\r\n\r\n",
+    413: b"POST /v1/items HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
+    414: b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    431: b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+    505: b"GET /livez HTTP/2.0\r\nHost: x\r\n\r\n",
+}
+
+
+def exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes, read one response: status, lower-cased headers, body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+
+
+def shape(value: object) -> object:
+    """The keys and value types of a JSON document, without the values."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    return type(value).__name__
+
+
+@pytest.mark.parametrize(("framework", "answers"), PROXIED_PLANS)
+def test_front_proxy_refuses_in_the_service_error_shape(project: Path, tmp_path: Path) -> None:
+    with served_as_deployed(project, tmp_path) as deployed:
+        # The app's own 413 is the shape every refusal must have.
+        app_status, _, app_body = exchange(deployed.server.port, PROXY_REFUSALS[413])
+        assert app_status == 413
+        expected = json.loads(app_body)
+        answers = {status: exchange(deployed.port, sent) for status, sent in PROXY_REFUSALS.items()}
+    # With the app down, nginx answers the request itself.
+    with front_proxy(project, free_port(), tmp_path / "nginx-alone") as alone:
+        answers[502] = exchange(alone, b"GET /v1/items HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    for status, (answered, headers, body) in answers.items():
+        assert (answered, headers["content-type"]) == (status, "application/json"), body[:200]
+        refusal = json.loads(body)
+        assert shape(refusal) == shape(expected), (status, refusal)
+        assert refusal["request_id"] == headers["x-request-id"], (status, headers)
+    assert json.loads(answers[413][2])["error"]["type"] == expected["error"]["type"]
 
 
 SECRET = "s3cr3t-value"  # noqa: S105 - a value that must never show up
@@ -322,7 +406,7 @@ SLOW_CLIENTS = 200
 @pytest.mark.parametrize(("framework", "answers"), MAIN_PORT_PLANS)
 def test_slow_header_clients_do_not_stop_normal_requests(project: Path, tmp_path: Path) -> None:
     with contextlib.ExitStack() as stack:
-        _, port = stack.enter_context(served_as_deployed(project, tmp_path))
+        port = stack.enter_context(served_as_deployed(project, tmp_path)).port
         crowd = stack.enter_context(attackers())
         crowd.slow_headers(port, SLOW_CLIENTS)
         time.sleep(2)  # every slow client connected and started its request

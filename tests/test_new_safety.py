@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from typer.testing import CliRunner, Result
 from apistarter.cli import app
 from apistarter.render import templates_dir
 
-from .harness import git, tree_state
+from .harness import git, signal_new_once_staging, tree_state
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -120,24 +119,10 @@ def _staging(work: Path) -> list[Path]:
 
 
 def test_staging_left_by_kill_9_is_removed_by_the_next_run(sandbox: Path) -> None:
-    env = {**os.environ, "HOME": os.environ["HOME"]}
-    process = subprocess.Popen(
-        [*APISTARTER, "new", "svc", "--defaults"],
-        cwd=sandbox,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while not _staging(sandbox) and process.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
-    leftovers = _staging(sandbox)
-    if not leftovers:
+    if signal_new_once_staging(sandbox, os.environ, signal.SIGKILL) is None:
         pytest.skip("the run finished before it could be killed")
+    leftovers = _staging(sandbox)
+    assert leftovers, "a killed run cannot remove its staging directory"
     # A run still in progress holds its staging directory: that one must stay.
     live = sandbox / ".svc.0123456789abcdef"
     live.mkdir()

@@ -112,6 +112,11 @@ _DATABASE_URL = re.compile(
     r"(?:\+\w+)?://"
 )
 _SQLITE_FILE = re.compile(r"^[\w./-]*\.(?:sqlite3?|db)$")
+# Why an in-memory SQLite database breaks behind the mount, and the way out.
+_MEMORY_SQLITE = (
+    "in memory: a connection opened on another of the mount's threads is a new, empty, "
+    "database; use a file (in tests, one in pytest's tmp_path)"
+)
 _SKIPPED_DIRS = frozenset(
     {"__pycache__", "node_modules", "build", "dist", "site-packages", "venv", "env"}
 )
@@ -722,20 +727,13 @@ def _state(module: _Module) -> Iterator[State]:
             and _qualified(node.func, module.imports) == "sqlite3.connect"
         ):
             target = _text(node.args[0]) if node.args else None
-            kind: Literal["sqlite", "sqlite-in-memory"] = (
-                "sqlite-in-memory" if target == ":memory:" else "sqlite"
-            )
-            yield State(kind=kind, detail="sqlite3.connect", evidence=module.at(node))
+            yield _sqlite("sqlite3.connect", target == ":memory:", module.at(node))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             text = node.value.strip()
             url = _DATABASE_URL.match(text)
             if url and url["scheme"] == "sqlite":
                 memory = text.rstrip("/") == "sqlite:" or text.endswith(":memory:")
-                yield State(
-                    kind="sqlite-in-memory" if memory else "sqlite",
-                    detail="sqlite URL",
-                    evidence=module.at(node),
-                )
+                yield _sqlite("sqlite URL", memory, module.at(node))
             elif url:
                 # The scheme only: a URL in code may carry credentials.
                 yield State(
@@ -743,6 +741,14 @@ def _state(module: _Module) -> Iterator[State]:
                 )
             elif _SQLITE_FILE.match(text):
                 yield State(kind="sqlite", detail=f"file {text}", evidence=module.at(node))
+
+
+def _sqlite(detail: str, memory: bool, evidence: Evidence) -> State:
+    if memory:
+        return State(
+            kind="sqlite-in-memory", detail=f"{detail} {_MEMORY_SQLITE}", evidence=evidence
+        )
+    return State(kind="sqlite", detail=detail, evidence=evidence)
 
 
 def _commands(module: _Module) -> Iterator[Command]:

@@ -15,9 +15,11 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
+import threading
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -401,6 +403,34 @@ def _place(staging: Path, destination: Path) -> None:
             raise
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _interrupted_once() -> Iterator[None]:
+    """Let Ctrl-C (or SIGTERM) interrupt the work once, then ignore it until the block ends.
+
+    The first press raises KeyboardInterrupt so the work stops and is undone; a second
+    press while the undo runs would leave it half done, so further presses are ignored
+    (git, run meanwhile, inherits the ignoring too). Signals are the main thread's only.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        for stop in _STOP_SIGNALS:
+            signal.signal(stop, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = {stop: signal.signal(stop, interrupt) for stop in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+
+
 _REMOVE_ATTEMPTS = 5
 
 
@@ -508,31 +538,32 @@ def _merge_into(
     untracked = [p for p in _files_under(destination) if p not in set(files)]
     backup = staging / BACKUP  # created after the listing above
     created: list[Path] = []
-    try:
-        for source in rendered:
-            target = destination / source.relative_to(staging)
-            if source.is_dir():
-                if not target.is_dir():
+    with _interrupted_once():
+        try:
+            for source in rendered:
+                target = destination / source.relative_to(staging)
+                if source.is_dir():
+                    if not target.is_dir():
+                        created.append(target)
+                        target.mkdir()
+                    continue
+                relative = source.relative_to(staging).as_posix()
+                if relative in overwritten:
+                    (backup / relative).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(target, backup / relative)
+                else:
                     created.append(target)
-                    target.mkdir()
-                continue
-            relative = source.relative_to(staging).as_posix()
-            if relative in overwritten:
-                (backup / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(target, backup / relative)
-            else:
-                created.append(target)
-            pending = target.with_name(f".{target.name}.apistarter")
-            created.append(pending)
-            shutil.copy2(source, pending)
-            pending.replace(target)
-        if new_repository:
-            created.append(destination / ".git")
-            _git("init", "--quiet", "--initial-branch=main", cwd=destination, author=author)
-            _commit(destination, author, files)
-    except BaseException:
-        _undo(destination, created, backup, overwritten)
-        raise
+                pending = target.with_name(f".{target.name}.apistarter")
+                created.append(pending)
+                shutil.copy2(source, pending)
+                pending.replace(target)
+            if new_repository:
+                created.append(destination / ".git")
+                _git("init", "--quiet", "--initial-branch=main", cwd=destination, author=author)
+                _commit(destination, author, files)
+        except BaseException:
+            _undo(destination, created, backup, overwritten)
+            raise
     return tuple(overwritten), tuple(untracked) if new_repository else ()
 
 
@@ -726,26 +757,27 @@ def update_project(
         _check_paths(Path(scratch) / "next", directory)
     head = _git_output("rev-parse", "HEAD", cwd=directory).strip()
     ignored = _ignored(directory)
-    try:
-        if template is None:
-            _copier_update(directory, data, conflict, template_version_ref())
-        else:
-            with _switched_source(directory, template):
-                _copier_update(directory, data, conflict, None)  # the fork's newest version
-        kept = _keep_edited_files(directory, head, recorded)
-    except BaseException as error:
-        _restore(directory, head, ignored)
-        if isinstance(error, UnsafeTemplateError):
-            raise _needs_trust(template) from None
-        if isinstance(error, KeyboardInterrupt):
-            reason = "interrupted"
-        elif isinstance(error, OSError):
-            reason = _describe(error)
-        else:
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise RestoredError(
-            f"update failed ({reason}); the project was restored to its last commit"
-        ) from None
+    with _interrupted_once():
+        try:
+            if template is None:
+                _copier_update(directory, data, conflict, template_version_ref())
+            else:
+                with _switched_source(directory, template):
+                    _copier_update(directory, data, conflict, None)  # the fork's newest version
+            kept = _keep_edited_files(directory, head, recorded)
+        except BaseException as error:
+            _restore(directory, head, ignored)
+            if isinstance(error, UnsafeTemplateError):
+                raise _needs_trust(template) from None
+            if isinstance(error, KeyboardInterrupt):
+                reason = "interrupted"
+            elif isinstance(error, OSError):
+                reason = _describe(error)
+            else:
+                reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise RestoredError(
+                f"update failed ({reason}); the project was restored to its last commit"
+            ) from None
     return _summary(directory, head, kept)
 
 

@@ -67,13 +67,25 @@ UPSTREAM_PORT = 8001
 # without holding anything (5 of 5 answered). nginx reads a whole request head
 # before passing it on, so in front of gthread or sync workers 5 of 5 were answered.
 SLOW_CLIENTS_MEASURED = 200
-NEEDS_FRONT_PROXY = frozenset({"gthread", "sync"})
+HELD_BY_SLOW_CLIENTS = frozenset({"gthread", "sync"})
+# Oversized request heads, measured with the same tests: Gunicorn parses a head itself
+# and bounds it per line and per field count (gunicorn_conf.py's limit_request_*), not
+# in total, and re-scans what it has read as each piece arrives.
+# Alone, every Gunicorn worker class answered a head of 80 lines of 8 KB (640 KB) with
+# 200, and spent this much CPU on three clients streaming 20 MB heads (gthread's upper
+# figure from a clean-clone run). Behind nginx, which stops reading a head at the limit
+# and answers 431, the three cost 0.00-0.04 s, nginx's CPU included. Uvicorn
+# (http_limits.py) counts a head's bytes as they arrive and stops at the limit itself.
+HEADS_BOUNDED_PER_LINE = frozenset({"gthread", "sync", "gevent"})
+HEAD_FLOOD_CPU_S = {"gthread": "0.86-1.33", "sync": "0.92", "gevent": "0.81-0.82"}
+HEAD_FLOOD_CPU_BEHIND_PROXY_S = "0.00-0.04"
 # How long nginx waits for a client's request head, and between reads of its body.
 FRONT_PROXY_CLIENT_TIMEOUT_S = 10
 
 
 class FrontProxy(BaseModel):
-    """A proxy in front of the app server, for servers that slow clients would hold.
+    """A proxy in front of the app server, for servers that slow clients would hold
+    or that bound a request head only line by line.
 
     Deployed beside the app (the same pod or host): it listens on ``listen_port`` and
     passes whole requests to the app on 127.0.0.1:``upstream_port`` (there the app is
@@ -112,7 +124,8 @@ class ServerPlan(BaseModel):
     # Request line plus headers, refused with 431 (or a closed connection) beyond it.
     max_header_bytes: int = MAX_HEADER_BYTES
     max_body_bytes: int = MAX_BODY_BYTES
-    # Set when the server cannot hold slow clients alone (deploy/nginx.conf is rendered).
+    # Set when the server cannot hold slow clients or bound request heads alone
+    # (deploy/nginx.conf is rendered).
     front_proxy: FrontProxy | None = None
     # What WEB_WORKER_CLASS may be set to; the service refuses to start with any other.
     worker_classes: tuple[str, ...]
@@ -134,22 +147,33 @@ def _gthread_threads(answers: DecisionAnswers) -> int:
     return _clamp(answers.peak_concurrency, GTHREAD_THREADS_MIN, GTHREAD_THREADS_MAX)
 
 
-def _slow_clients(runs_on: str, worker_timeout: int) -> tuple[FrontProxy | None, str]:
+def _front_proxy(runs_on: str, worker_timeout: int) -> tuple[FrontProxy | None, list[str]]:
     """The front proxy ``runs_on`` (a worker class, or the event loop) needs, and why."""
-    if runs_on not in NEEDS_FRONT_PROXY:
-        return None, (
-            f"{runs_on}: no proxy needed in front for slow clients; with "
-            f"{SLOW_CLIENTS_MEASURED} clients sending headers slowly, 5 of 5 normal requests "
-            "were answered, because a waiting connection holds no thread."
-        )
+    if runs_on not in HEADS_BOUNDED_PER_LINE:
+        return None, [
+            f"{runs_on}: no proxy needed in front: with {SLOW_CLIENTS_MEASURED} clients sending "
+            "headers slowly, 5 of 5 normal requests were answered, because a waiting "
+            "connection holds no thread, and the server stops reading a request head at "
+            f"{MAX_HEADER_BYTES} bytes."
+        ]
     proxy = FrontProxy(read_timeout_s=worker_timeout)
-    return proxy, (
-        f"worker_class={runs_on}: nginx in front (deploy/nginx.conf), because each {runs_on} "
-        "thread waits for a whole request once it starts reading one: with "
-        f"{SLOW_CLIENTS_MEASURED} clients sending headers slowly, 0 of 5 normal requests were "
-        "answered without it and 5 of 5 with it; nginx reads each request head (within "
-        f"{proxy.client_timeout_s} s) before the app sees it."
-    )
+    why = [
+        f"worker_class={runs_on}: nginx in front (deploy/nginx.conf), because Gunicorn bounds "
+        "a request head per line and per field count, not in total: alone it answered a "
+        "640 KB head of 80 lines with 200 and spent "
+        f"{HEAD_FLOOD_CPU_S[runs_on]} s of CPU on three clients streaming 20 MB heads; nginx "
+        f"answers any head over {MAX_HEADER_BYTES} bytes with 431 and stops reading there "
+        f"({HEAD_FLOOD_CPU_BEHIND_PROXY_S} s for the same three, its own CPU included)."
+    ]
+    if runs_on in HELD_BY_SLOW_CLIENTS:
+        why.append(
+            f"worker_class={runs_on}: nginx also holds slow clients, because each {runs_on} "
+            "thread waits for a whole request once it starts reading one: with "
+            f"{SLOW_CLIENTS_MEASURED} clients sending headers slowly, 0 of 5 normal requests "
+            "were answered without it and 5 of 5 with it; nginx reads each request head "
+            f"(within {proxy.client_timeout_s} s) before the app sees it."
+        )
+    return proxy, why
 
 
 def _common(answers: DecisionAnswers) -> tuple[dict[str, int], list[str]]:
@@ -220,8 +244,8 @@ def _asgi_plan(answers: DecisionAnswers) -> ServerPlan:
         "code, so blocking calls offloaded to the thread pool do not queue."
     )
     recycle = server == "gunicorn"
-    front_proxy, reason = _slow_clients("event loop (Uvicorn)", common["timeout"])
-    why.append(reason)
+    front_proxy, reasons = _front_proxy("event loop (Uvicorn)", common["timeout"])
+    why.extend(reasons)
     return ServerPlan(
         server=server,
         worker_class=worker_class,
@@ -270,8 +294,8 @@ def _flask_plan(answers: DecisionAnswers) -> ServerPlan:
             "in S0's benchmark); each worker can hold the whole peak because connections do "
             "not spread evenly across workers.",
         )
-    front_proxy, reason = _slow_clients(worker_class, common["timeout"])
-    why.append(reason)
+    front_proxy, reasons = _front_proxy(worker_class, common["timeout"])
+    why.extend(reasons)
     return ServerPlan(
         server="gunicorn",
         worker_class=worker_class,

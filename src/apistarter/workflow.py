@@ -240,6 +240,18 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
             f"--set framework={chosen}: {allowed_by} allows only {', '.join(allowed)}"
         )
     data = template_data(project, decision, decide(decision, chosen))
+    # Copier renders the project's recorded version again from these: a plan edited
+    # into another shape would fail half way through the update.
+    reshaped = sorted(
+        key
+        for key, value in data.items()
+        if isinstance(value, dict) and key in recorded and not isinstance(recorded[key], dict)
+    )
+    if reshaped:
+        raise AnswerError(
+            f"{ANSWERS_FILE}: {', '.join(reshaped)} must be a mapping as apistarter recorded "
+            f"it; take the recorded value back from git (git log -p -- {ANSWERS_FILE})"
+        )
     previous = recorded.get("framework")
     if recorded.get("adr"):
         # Decision records are history: the first stays as it was written; a framework
