@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from apistarter.cli import app
 from apistarter.service_routes import SERVICE_ROUTES
 from tests.flask_examples import FLASK, new_legacy, sdist, write_files
 from tests.harness import (
@@ -287,3 +290,25 @@ def test_the_app_s_database_lives_on_a_volume_that_outlives_the_container(
     else:
         unit = (project / "deploy" / "systemd" / "blog.service").read_text()
         assert "StateDirectory=blog\nEnvironment=APP_LEGACY_INSTANCE_PATH=/var/lib/blog\n" in unit
+
+
+def test_an_update_keeps_the_adopted_app_s_secret_and_volume(
+    flaskr_service: Path, tmp_path: Path
+) -> None:
+    project = tmp_path / "blog"
+    shutil.copytree(flaskr_service, project, symlinks=True)
+    kubernetes = project / "deploy" / "kubernetes"
+    before = {path.name: path.read_text() for path in kubernetes.iterdir()}
+    assert "persistentvolumeclaim.yaml" in before
+    result = CliRunner().invoke(app, ["update", str(project), "--set", "cpus=4"])
+    assert result.exit_code == 0, result.output
+    after = {path.name: path.read_text() for path in kubernetes.iterdir()}
+    # The plan was computed again (cpus), the adopted app's parts stayed.
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["decision"]["cpus"] == 4
+    assert answers["deploy"]["instance_volume"] == {"path": "/app/instance", "size": "1Gi"}
+    assert after["persistentvolumeclaim.yaml"] == before["persistentvolumeclaim.yaml"]
+    assert "type: Recreate" in after["deployment.yaml"]
+    assert "claimName: blog-instance" in after["deployment.yaml"]
+    assert "--from-literal=APP_SECRET_KEY=..." in after["kustomization.yaml"]
+    assert after["horizontalpodautoscaler.yaml"] == before["horizontalpodautoscaler.yaml"]

@@ -76,27 +76,6 @@ class Adoption:
     app_dependencies: tuple[Dependency, ...]
     origin: GitOrigin | None = None
 
-    def deploy(self, plan: dict[str, Any]) -> dict[str, Any]:
-        """The deploy plan's data with what the app adds: its secret and its instance folder.
-
-        An instance folder holding the app's SQLite files is a volume that outlives the
-        container (a PersistentVolumeClaim, a named Compose volume), written by one pod:
-        SQLite is one file with local locks, so one replica, replaced rather than rolled.
-        Without a database the folder is scratch space like the service's other paths.
-        """
-        secrets = [*plan["secrets"], *([SECRET_KEY_SETTING] if self.data["secret_key"] else [])]
-        if self.data["databases"]:
-            volume = {"path": INSTANCE_PATH, "size": INSTANCE_VOLUME_SIZE}
-            return {
-                **plan,
-                "secrets": secrets,
-                "instance_volume": volume,
-                "min_replicas": 1,
-                "max_replicas": 1,
-            }
-        paths = [*plan["writable_paths"], *([INSTANCE_PATH] if self.data["instance"] else [])]
-        return {**plan, "secrets": secrets, "writable_paths": paths}
-
     def bring_in(self, project: Path) -> None:
         """Copy the app's code into the rendered project, then check the merged dependencies."""
         shutil.copytree(self.source, project / LEGACY_DIR, ignore=_ignored, symlinks=True)
@@ -106,6 +85,30 @@ class Adoption:
         """In the service's new repository: the app's history first (when it has one)."""
         if self.origin is not None:
             import_history(self.origin, repository)
+
+
+def adopted_deploy(plan: dict[str, Any], legacy: dict[str, Any]) -> dict[str, Any]:
+    """The deploy plan's data with what an adopted app adds: its secret and instance folder.
+
+    ``legacy`` is the template's ``legacy`` answer (at `new`, or as an update reads it
+    back from the service's answers). An instance folder holding the app's SQLite files
+    is a volume that outlives the container (a PersistentVolumeClaim, a named Compose
+    volume, a systemd StateDirectory), written by one pod: SQLite is one file with local
+    locks, so one replica, replaced rather than rolled. Without a database the folder is
+    scratch space like the service's other writable paths.
+    """
+    secrets = [*plan["secrets"], *([SECRET_KEY_SETTING] if legacy.get("secret_key") else [])]
+    if legacy.get("databases"):
+        volume = {"path": INSTANCE_PATH, "size": INSTANCE_VOLUME_SIZE}
+        return {
+            **plan,
+            "secrets": secrets,
+            "instance_volume": volume,
+            "min_replicas": 1,
+            "max_replicas": 1,
+        }
+    paths = [*plan["writable_paths"], *([INSTANCE_PATH] if legacy.get("instance") else [])]
+    return {**plan, "secrets": secrets, "writable_paths": paths}
 
 
 def _ignored(directory: str, names: list[str]) -> set[str]:
