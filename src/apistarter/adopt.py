@@ -8,6 +8,8 @@ commit: a refusal leaves nothing behind, as any failed render does.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import tomllib
@@ -23,6 +25,7 @@ from packaging.version import InvalidVersion, Version
 
 from apistarter.inspect import Dependency, InspectReport
 from apistarter.render import RenderError
+from apistarter.service_routes import shadowed
 
 # Where the app's code lives in the service, at the project root.
 LEGACY_DIR = "legacy"
@@ -52,6 +55,8 @@ _NOT_COPIED = frozenset(
 # Where the image keeps the app's instance folder: writable by the service's user, a
 # volume in the deploy artefacts.
 INSTANCE_PATH = "/app/instance"
+# The instance folder's volume when it holds the app's SQLite files (a claim's request).
+INSTANCE_VOLUME_SIZE = "1Gi"
 # The service setting that becomes the app's SECRET_KEY.
 SECRET_KEY_SETTING = "APP_SECRET_KEY"  # noqa: S105 - a variable name, not its value
 # Extensions needing the app's secret key: signed cookies, CSRF tokens, login sessions.
@@ -69,17 +74,41 @@ class Adoption:
     source: Path
     data: dict[str, Any]
     app_dependencies: tuple[Dependency, ...]
-
-    def deploy(self, plan: dict[str, Any]) -> dict[str, Any]:
-        """The deploy plan's data with what the app adds: its secret and its instance folder."""
-        secrets = [*plan["secrets"], *([SECRET_KEY_SETTING] if self.data["secret_key"] else [])]
-        paths = [*plan["writable_paths"], *([INSTANCE_PATH] if self.data["instance"] else [])]
-        return {**plan, "secrets": secrets, "writable_paths": paths}
+    origin: GitOrigin | None = None
 
     def bring_in(self, project: Path) -> None:
         """Copy the app's code into the rendered project, then check the merged dependencies."""
         shutil.copytree(self.source, project / LEGACY_DIR, ignore=_ignored, symlinks=True)
         check_dependencies(project / "pyproject.toml", self.app_dependencies)
+
+    def bring_history(self, repository: Path) -> None:
+        """In the service's new repository: the app's history first (when it has one)."""
+        if self.origin is not None:
+            import_history(self.origin, repository)
+
+
+def adopted_deploy(plan: dict[str, Any], legacy: dict[str, Any]) -> dict[str, Any]:
+    """The deploy plan's data with what an adopted app adds: its secret and instance folder.
+
+    ``legacy`` is the template's ``legacy`` answer (at `new`, or as an update reads it
+    back from the service's answers). An instance folder holding the app's SQLite files
+    is a volume that outlives the container (a PersistentVolumeClaim, a named Compose
+    volume, a systemd StateDirectory), written by one pod: SQLite is one file with local
+    locks, so one replica, replaced rather than rolled. Without a database the folder is
+    scratch space like the service's other writable paths.
+    """
+    secrets = [*plan["secrets"], *([SECRET_KEY_SETTING] if legacy.get("secret_key") else [])]
+    if legacy.get("databases"):
+        volume = {"path": INSTANCE_PATH, "size": INSTANCE_VOLUME_SIZE}
+        return {
+            **plan,
+            "secrets": secrets,
+            "instance_volume": volume,
+            "min_replicas": 1,
+            "max_replicas": 1,
+        }
+    paths = [*plan["writable_paths"], *([INSTANCE_PATH] if legacy.get("instance") else [])]
+    return {**plan, "secrets": secrets, "writable_paths": paths}
 
 
 def _ignored(directory: str, names: list[str]) -> set[str]:
@@ -94,24 +123,165 @@ def _ignored(directory: str, names: list[str]) -> set[str]:
     }
 
 
-def _git_commit(source: Path) -> str:
-    """The commit the app's code was taken at, when it is a git work tree (else empty)."""
+def _read_git(directory: Path, *args: str, stdin: str | None = None) -> str:
+    """Run a git command that only reads; its output, or empty when git fails."""
     result = subprocess.run(
-        ["git", "-C", str(source), "rev-parse", "--show-toplevel", "HEAD"],
+        ["git", "-C", str(directory), *args],
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
+        # `git status` would otherwise refresh the app's index: nothing is written into PATH.
+        env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+    )
+    return result.stdout if result.returncode == 0 else ""
+
+
+@dataclass(frozen=True)
+class GitOrigin:
+    """Where the app's code sits in its git repository, and the commit it is taken at."""
+
+    top: Path
+    # The app's folder inside the repository ("" at its root).
+    folder: str
+    commit: str
+    dirty: bool
+    # Commits that touched the app's folder, up to ``commit``.
+    commits: int
+
+    @property
+    def described(self) -> str:
+        return f"{self.commit} (with uncommitted changes)" if self.dirty else self.commit
+
+
+def git_origin(source: Path) -> GitOrigin | None:
+    """The app's git repository, when its folder is part of a work tree with commits."""
+    found = _read_git(source, "rev-parse", "--show-toplevel", "--show-prefix", "HEAD").split("\n")
+    if len(found) < 3 or not found[2]:
+        return None
+    top, folder, commit = found[0], found[1].rstrip("/"), found[2]
+    dirty = bool(_read_git(source, "status", "--porcelain", "--", ".").strip())
+    count = _read_git(source, "rev-list", "--count", "HEAD", "--", ".").strip()
+    return GitOrigin(Path(top), folder, commit, dirty, int(count or 0))
+
+
+def _service_git(repository: Path, *args: str, stdin: str = "", **env: str) -> str:
+    result = subprocess.run(
+        ["git", *args],
+        cwd=repository,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **env},
     )
     if result.returncode != 0:
-        return ""
-    _, commit = result.stdout.split()
-    dirty = subprocess.run(
-        ["git", "-C", str(source), "status", "--porcelain", "--", "."],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return f"{commit} (with uncommitted changes)" if dirty else commit
+        # Raised while the service is being made in its staging folder: nothing is left.
+        raise AdoptError(
+            f"could not bring the app's git history in (git {args[0]}: "
+            f"{' '.join(result.stderr.split())}); nothing was written"
+        )
+    return result.stdout
+
+
+# One commit of `git log -z` below: its id and parents, its people and dates, its message.
+_COMMIT_FORMAT = "%H %P%n%an%n%ae%n%ad%n%cn%n%ce%n%cd%n%B"
+
+
+def import_history(origin: GitOrigin, repository: Path) -> None:
+    """Make the app's commits the first ones of the new ``repository``, with the code under legacy/.
+
+    Each commit that touched the app's folder is written again with that folder as
+    legacy/ (same message, authors and dates; new ids, the originals are recorded in the
+    README), so `git log -- legacy/...` and `git blame` reach back into the app's past.
+    The branch then points at the last of them and the service's own commit follows.
+    """
+    _service_git(repository, "fetch", "--quiet", "--no-tags", str(origin.top), origin.commit)
+    log = _service_git(
+        repository,
+        "log",
+        "-z",
+        "--reverse",
+        "--topo-order",
+        "--parents",
+        "--date=raw",
+        f"--format={_COMMIT_FORMAT}",
+        origin.commit,
+        "--",
+        origin.folder or ".",
+    )
+    commits = [entry.split("\n", 7) for entry in log.split("\0") if entry]
+    folders = _service_git(
+        repository,
+        "cat-file",
+        "--batch-check",
+        stdin="".join(f"{entry[0].split()[0]}:{origin.folder}\n" for entry in commits),
+    ).splitlines()
+    empty = _service_git(repository, "mktree").strip()
+    rewritten: dict[str, str] = {}
+    trees: dict[str, str] = {}
+    for (ids, *people, message), folder in zip(commits, folders, strict=True):
+        commit, *parents = ids.split()
+        tree_id, _, kind = folder.partition(" ")
+        if not kind.startswith("tree"):
+            tree = empty  # the folder was deleted in this commit
+        elif tree_id not in trees:
+            tree = trees[tree_id] = _service_git(
+                repository, "mktree", stdin=f"040000 tree {tree_id}\t{LEGACY_DIR}\n"
+            ).strip()
+        else:
+            tree = trees[tree_id]
+        author, author_email, author_date, name, email, date = people
+        kept = [f for p in parents if p in rewritten for f in ("-p", rewritten[p])]
+        rewritten[commit] = _service_git(
+            repository,
+            "commit-tree",
+            tree,
+            *kept,
+            "-F",
+            "-",
+            stdin=message,
+            GIT_AUTHOR_NAME=author,
+            GIT_AUTHOR_EMAIL=author_email,
+            GIT_AUTHOR_DATE=f"@{author_date}",
+            GIT_COMMITTER_NAME=name,
+            GIT_COMMITTER_EMAIL=email,
+            GIT_COMMITTER_DATE=f"@{date}",
+        ).strip()
+    if commits:
+        last = rewritten[commits[-1][0].split()[0]]
+        _service_git(repository, "update-ref", "HEAD", last)
+        # The index as the last app commit had it: the service's commit records the rest.
+        _service_git(repository, "read-tree", last)
+    (repository / ".git" / "FETCH_HEAD").unlink(missing_ok=True)
+
+
+# A table a schema file creates: `CREATE TABLE [IF NOT EXISTS] name`, quoted or not.
+_CREATE_TABLE = re.compile(
+    r"\bcreate\s+table\s+(?:if\s+not\s+exists\s+)?[\"'`\[]?(\w+)", re.IGNORECASE
+)
+
+
+def _instance_databases(report: InspectReport) -> dict[str, list[str]]:
+    """The SQLite files named in the app's code (kept in its instance folder), with the
+    tables its .sql schema files create when there is one database to give them to."""
+    names = sorted(
+        {
+            s.detail.removeprefix("file ")
+            for s in report.state
+            if s.kind == "sqlite" and s.detail.startswith("file ") and "/" not in s.detail
+        }
+    )
+    root = Path(report.root)
+    tables = sorted(
+        {
+            table.lower()
+            for schema in root.rglob("*.sql")
+            if not set(schema.relative_to(root).parts) & _NOT_COPIED
+            for table in _CREATE_TABLE.findall(schema.read_text(encoding="utf-8", errors="replace"))
+        }
+    )
+    return {name: tables if len(names) == 1 else [] for name in names}
 
 
 def _main_dependencies(report: InspectReport) -> tuple[Dependency, ...]:
@@ -139,6 +309,8 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
             "choose one both support with --set python_version=X.Y"
         )
     root = Path(report.root)
+    origin = git_origin(root)
+    instance = any(s.kind == "instance-folder" for s in report.state)
     dependencies = _main_dependencies(report)
     env = [s for s in report.settings if s.kind in ("env", "env-prefix")]
     init = next((c for c in report.commands if "init" in c.name), None)
@@ -147,7 +319,11 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
     )
     data = {
         "source": str(source),
-        "commit": _git_commit(root),
+        "commit": origin.described if origin else "",
+        # The app's commits the service's history starts with (none outside git).
+        "history": origin.commits if origin else 0,
+        # The source's working tree had changes on top of that commit: copied as they are.
+        "uncommitted": bool(origin and origin.dirty),
         "app": report.app.import_path,
         "prefix": ADOPTED_PREFIX,
         # Top-level packages and modules, installed from legacy/ under their own names,
@@ -165,8 +341,11 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         ],
         "secret_key": any(s.name == "SECRET_KEY" for s in report.settings)
         or any(e.name in _SIGNED for e in report.extensions),
-        "instance": any(s.kind == "instance-folder" for s in report.state),
+        "instance": instance,
         "instance_path": INSTANCE_PATH,
+        # SQLite files in the instance folder, and the tables the app's schema creates:
+        # the service is not ready until they are there.
+        "databases": _instance_databases(report) if instance else {},
         "init_command": init.name if init else "",
         "smoke_paths": smoke_paths,
         # The page the load test calls and the generated test moves to FastAPI.
@@ -175,6 +354,8 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
             {"rule": r.rule, "methods": list(r.methods), "where": str(r.evidence)}
             for r in report.routes
         ],
+        # Matched by the service's own routes first: these no longer reach Flask.
+        "shadowed": [str(s) for s in shadowed(report.routes, ADOPTED_PREFIX)],
         "findings": [
             *(f"blocking library `{b.module}` ({b.dep}), {b.evidence}" for b in report.blocking),
             *(f"{s.kind} {s.detail}, {s.evidence}" for s in report.state),
@@ -185,7 +366,7 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         # Each of a2wsgi's threads would see its own, empty, in-memory database.
         "memory_sqlite": [str(s.evidence) for s in report.state if s.kind == "sqlite-in-memory"],
     }
-    return Adoption(source=root, data=data, app_dependencies=dependencies)
+    return Adoption(source=root, data=data, app_dependencies=dependencies, origin=origin)
 
 
 def _candidates(specifier: SpecifierSet) -> set[Version]:

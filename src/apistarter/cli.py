@@ -550,6 +550,16 @@ def new_command(
         raise typer.Exit(1) from None
     except (AnswerError, RenderError) as error:
         raise _fail(str(error)) from None
+    if plan is not None and plan.data["shadowed"]:
+        err.print(
+            f"[yellow]warning:[/] {len(plan.data['shadowed'])} route(s) of the app will no longer "
+            "reach Flask, the service's own routes are matched first: "
+            + escape("; ".join(plan.data["shadowed"]))
+            + ". Their callers now get the service's answer; to keep the app's, mount it under a "
+            "prefix (APP_LEGACY_PREFIX=/legacy). The ADR lists them.",
+            highlight=False,
+            soft_wrap=True,
+        )
     needed = interpreter(project.python_version)
     if as_json:
         report = {

@@ -11,14 +11,16 @@ from pydantic import BaseModel, ConfigDict
 
 from apistarter.questions import Deploy
 from apistarter.server import ServerPlan
+from apistarter.service_routes import SERVICE_ROUTES
 
 # The ports the service listens on: the API (and /readyz), and a second port that
 # answers only /livez from its own thread, so a saturated instance is not restarted
 # for being busy (see the generated liveness.py).
 PORT = 8000
 LIVENESS_PORT = 8081
-LIVENESS_PATH = "/livez"
-READINESS_PATH = "/readyz"
+# The service's own probe routes (the templates place them from the same table).
+LIVENESS_PATH = SERVICE_ROUTES["livez"]["path"]
+READINESS_PATH = SERVICE_ROUTES["readyz"]["path"]
 # The image's numeric non-root user: numeric so runAsNonRoot can check it without
 # /etc/passwd, above 10000 so it never matches a host account.
 UID = 10001

@@ -37,6 +37,7 @@ from apistarter.decision import Recommendation
 from apistarter.deploy import plan_deploy
 from apistarter.questions import SERVICE_LIMITS, DecisionAnswers, ProjectAnswers
 from apistarter.server import run_command
+from apistarter.service_routes import SERVICE_ROUTES
 from apistarter.template_source import (
     BUNDLE_NAME,
     RECORDED_SOURCE,
@@ -123,6 +124,7 @@ def template_data(
         },
         "load_test": recommendation.load_test.model_dump(mode="json"),
         "limits": SERVICE_LIMITS,
+        "routes": SERVICE_ROUTES,
         "deploy": plan_deploy(answers.deploy, recommendation.server).model_dump(mode="json"),
         "adr": {
             "date": datetime.date.today().isoformat(),
@@ -254,6 +256,7 @@ def new_project(
     force: bool = False,
     template: str | None = None,
     before_commit: Callable[[Path], None] | None = None,
+    history: Callable[[Path], None] | None = None,
 ) -> NewResult:
     """Render a project into ``destination``, then ``git init`` and commit it.
 
@@ -264,6 +267,8 @@ def new_project(
     does not produce are never touched, and a failure part-way puts everything back.
     ``before_commit`` gets the rendered tree before anything is moved into place (an
     adopted app's code is added there); what it raises leaves nothing behind.
+    ``history`` gets the new repository before its first commit (an adopted app's commits
+    become its first ones); a directory that holds files already keeps its own history.
     """
     destination = target_path(destination)
     occupied = check_destination(destination, force=force)
@@ -295,6 +300,8 @@ def new_project(
             overwritten, untracked = _merge_into(staging, destination, author)
         else:
             _git("init", "--quiet", "--initial-branch=main", cwd=staging, author=author)
+            if history is not None:
+                history(staging)
             _commit(staging, author)
             _place(staging, destination)
         done = True

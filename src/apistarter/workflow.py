@@ -16,7 +16,7 @@ from typing import Any
 from packaging.version import Version
 
 from apistarter import __version__
-from apistarter.adopt import Adoption
+from apistarter.adopt import Adoption, adopted_deploy
 from apistarter.answers import parse_set_options
 from apistarter.decision import Recommendation, decide
 from apistarter.presets import Preset, allowed_frameworks, broken_locks, locks_of
@@ -35,6 +35,7 @@ from apistarter.render import (
     RenderError,
     UpdateResult,
     available_frameworks,
+    check_destination,
     check_recorded_version,
     ensure_template_source,
     latest_version,
@@ -111,15 +112,22 @@ def create(
     """Render the service `new` was asked for, with the Flask app it adopts if any."""
     check_renderable(recommendation, presets, template)
     data = template_data(project, decision, recommendation, constraints(presets))
+    history = None
     if adoption is not None:
         data["legacy"] = adoption.data
-        data["deploy"] = adoption.deploy(data["deploy"])
+        data["deploy"] = adopted_deploy(data["deploy"], adoption.data)
+        if check_destination(destination, force=force):
+            # Rendered over files already there: their history (if any) stays the service's.
+            data["legacy"] = {**adoption.data, "history": 0}
+        else:
+            history = adoption.bring_history
     return new_project(
         destination,
         data,
         force=force,
         template=template_location(template),
         before_commit=adoption.bring_in if adoption else None,
+        history=history,
     )
 
 
@@ -244,6 +252,10 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
             f"{ANSWERS_FILE}: {', '.join(reshaped)} must be a mapping as apistarter recorded "
             f"it; take the recorded value back from git (git log -p -- {ANSWERS_FILE})"
         )
+    legacy = recorded.get("legacy")
+    if chosen == "hybrid" and isinstance(legacy, dict) and legacy:
+        # An adopted app's secret and instance folder stay in the recomputed deploy plan.
+        data["deploy"] = adopted_deploy(data["deploy"], legacy)
     previous = recorded.get("framework")
     if recorded.get("adr"):
         # Decision records are history: the first stays as it was written; a framework

@@ -1,0 +1,314 @@
+"""An adopted app's state: its git history, its shadowed routes, its database's readiness,
+its start-up errors and its instance volume (`apistarter new --legacy PATH`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from apistarter.cli import app
+from apistarter.service_routes import SERVICE_ROUTES
+from tests.flask_examples import FLASK, new_legacy, sdist, write_files
+from tests.harness import (
+    dockerfile_instruction,
+    free_port,
+    git,
+    http_request,
+    run,
+    serve,
+    service_env,
+)
+from tests.test_adopt import SCRIPT_APP
+from tests.test_copier_questions import COPIER_YML
+from tests.test_deploy import _kustomize, validate
+
+
+def _contents(path: Path) -> dict[str, str]:
+    """Every file below ``path``, .git included, by content hash: to show nothing was written."""
+    return {
+        str(file.relative_to(path)): hashlib.sha256(file.read_bytes()).hexdigest()
+        for file in sorted(path.rglob("*"))
+        if file.is_file()
+    }
+
+
+def _from_source(project: Path) -> dict[str, str]:
+    """Run from the source tree, as the tests do: the service's src/ and the app's legacy/."""
+    return {"PYTHONPATH": f"{project / 'src'}:{project / 'legacy'}"}
+
+
+def test_the_app_s_git_history_comes_with_it(tmp_path: Path) -> None:
+    repository = tmp_path / "monorepo"
+    app = repository / "apps" / "api"
+    write_files(app, {"service.py": SCRIPT_APP, "requirements.txt": "flask>=3\n"})
+    git(repository, "init", "--quiet")
+    git(repository, "add", ".")
+    git(repository, "-c", "user.name=Ada", "commit", "--quiet", "-m", "First version of the API")
+    write_files(repository, {"docs/notes.md": "not the app\n"})
+    git(repository, "add", ".")
+    git(repository, "commit", "--quiet", "-m", "Notes outside the app")
+    (app / "service.py").write_text(SCRIPT_APP + "# pinned\n")
+    git(repository, "commit", "--quiet", "-am", "Pin the ping route")
+    # Uncommitted work in the app's folder is copied as it is, never lost.
+    (app / "service.py").write_text(SCRIPT_APP + "# pinned\n# work in progress\n")
+    before = _contents(repository)
+
+    code, stdout, stderr = new_legacy(tmp_path / "svc", app)
+    assert code == 0, stderr
+    project = Path(json.loads(stdout)["directory"])
+    assert _contents(repository) == before
+    # The app's commits that touched its folder, then the service's own commit.
+    log = git(project, "log", "--format=%an|%s", "--", "legacy/service.py").splitlines()
+    assert log[1:] == ["t|Pin the ping route", "Ada|First version of the API"]
+    assert "Generate service" in log[0]
+    assert "Notes outside the app" not in git(project, "log", "--format=%s")
+    first = git(project, "rev-list", "--max-parents=0", "HEAD").split()
+    assert len(first) == 1
+    assert git(project, "ls-tree", "--name-only", "-r", first[0]).split() == [
+        "legacy/requirements.txt",
+        "legacy/service.py",
+    ]
+    blame = git(project, "blame", "--line-porcelain", "legacy/service.py")
+    assert "author Ada" in blame and "summary Pin the ping route" in blame
+    assert (project / "legacy" / "service.py").read_text().endswith("# work in progress\n")
+    assert git(project, "status", "--porcelain") == ""
+    readme = " ".join((project / "README.md").read_text().split())
+    assert "the first 2 commit(s) here are the app's own" in readme
+    assert "with uncommitted changes" in readme
+    assert "the changes that were not committed then are in the service's first commit" in readme
+
+
+SHADOWING_APP = (
+    "from flask import Flask\napp = Flask(__name__)\n"
+    "@app.get('/docs')\ndef docs():\n    return 'the app manual'\n"
+    "@app.route('/livez', methods=['GET', 'POST'])\ndef alive():\n    return 'yes'\n"
+    "@app.post('/readyz')\ndef post_only():\n    return 'posted'\n"
+    "@app.get('/v1/<section>')\ndef section(section):\n    return section\n"
+    "@app.get('/v1/items/<int:item>')\ndef item(item):\n    return str(item)\n"
+    "@app.get('/about')\ndef about():\n    return 'about'\n"
+)
+
+
+# Which routes answer "METHOD /path" first in the rendered service: its own (True) or the
+# Flask mount (False), as Starlette's router picks them.
+_FIRST_MATCH = """
+import sys
+from starlette.routing import Match, Mount
+from svc.main import app
+for request in sys.argv[1:]:
+    method, path = request.split()
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+    first = next(r for r in app.router.routes if r.matches(scope)[0] == Match.FULL)
+    print(request, not isinstance(first, Mount))
+"""
+
+
+def test_app_routes_the_service_answers_first_are_reported(tmp_path: Path) -> None:
+    source = write_files(tmp_path / "api", {"service.py": SHADOWING_APP})
+    code, stdout, stderr = new_legacy(tmp_path / "svc", source)
+    assert code == 0, stderr
+    project = Path(json.loads(stdout)["directory"])
+    shadowed = [
+        "GET /docs (service.py:3), answered by the service's /docs",
+        "GET /livez (service.py:6), answered by the service's /livez",
+        "some URLs of GET /v1/<section> (service.py:12), answered by the service's /v1/items",
+        "GET /v1/items/<int:item> (service.py:15), answered by the service's /v1/items/{item_id}",
+    ]
+    assert "warning: 4 route(s) of the app will no longer reach Flask" in stderr
+    assert "; ".join(shadowed) in stderr
+    assert "APP_LEGACY_PREFIX=/legacy" in stderr
+    # POST /readyz, POST /livez and /about still reach Flask.
+    for kept in ("/readyz", "POST /livez", "/about"):
+        assert kept not in stderr.partition("warning:")[2], kept
+    adr = (project / "docs" / "decisions" / "0001-web-framework.md").read_text()
+    assert "".join(f"- {line}\n" for line in shadowed) in adr
+
+    # The service answers exactly the routes the report was computed from, methods included.
+    expected = {
+        f"{method} {route['path'].replace('{item_id}', '7')}": method in route["methods"]
+        for route in SERVICE_ROUTES.values()
+        for method in ("GET", "POST", "PUT")
+    }
+    answered = run([sys.executable, "-c", _FIRST_MATCH, *expected], project, _from_source(project))
+    assert answered.splitlines() == [f"{request} {own}" for request, own in expected.items()]
+    assert COPIER_YML["routes"]["default"] == SERVICE_ROUTES  # plain `copier copy` gets the same
+
+    # What the report says is what the real server does.
+    with serve(project, dockerfile_instruction(project, "CMD"), _from_source(project)) as server:
+        answers = {
+            f"{method} {path}": http_request(server.base_url, method, path)[2]
+            for method, path in [
+                ("GET", "/docs"),
+                ("GET", "/livez"),
+                ("GET", "/v1/items"),
+                ("GET", "/v1/items/7"),
+                ("POST", "/livez"),
+                ("POST", "/readyz"),
+                ("GET", "/v1/demo"),
+                ("GET", "/about"),
+            ]
+        }
+    assert b"swagger-ui" in answers.pop("GET /docs")
+    assert json.loads(answers.pop("GET /livez")) == {"status": "ok"}
+    assert json.loads(answers.pop("GET /v1/items")) == []
+    assert b"Item 7 not found." in answers.pop("GET /v1/items/7")
+    # Everything else reached Flask.
+    assert answers == {
+        "POST /livez": b"yes",
+        "POST /readyz": b"posted",
+        "GET /v1/demo": b"demo",
+        "GET /about": b"about",
+    }
+
+
+def test_not_ready_until_the_app_s_database_is_initialised(
+    flaskr_service: Path,
+    tmp_path: Path,
+) -> None:
+    project = flaskr_service
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["legacy"]["databases"] == {"flaskr.sqlite": ["post", "user"]}
+    run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_health.py"],
+        project,
+    )
+    env = {
+        **_from_source(project),
+        "APP_SECRET_KEY": "from-the-deployment",
+        "APP_LEGACY_INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+    database = tmp_path / "instance" / "flaskr.sqlite"
+    with serve(project, dockerfile_instruction(project, "CMD"), env) as server:
+        status, _, body = http_request(server.base_url, "GET", "/readyz")
+        assert (status, json.loads(body)) == (
+            503,
+            {
+                "status": "not_ready",
+                "checks": {
+                    "legacy_database:flaskr.sqlite": f"error: {database} does not exist: "
+                    "run the app's init command"
+                },
+            },
+        )
+        # A page served before the init creates an empty file: still not ready.
+        assert http_request(server.base_url, "GET", "/")[0] == 500
+        status, _, body = http_request(server.base_url, "GET", "/readyz")
+        assert status == 503
+        assert json.loads(body)["checks"]["legacy_database:flaskr.sqlite"] == (
+            f"error: {database} has no table post, user: run the app's init command"
+        )
+        # The README's one-liner: the app's own init command with the service's settings.
+        readme = (project / "README.md").read_text()
+        assert "flask --app blog.legacy.mount:configured_app init-db" in readme
+        flask = [sys.executable, "-m", "flask", "--app", "blog.legacy.mount:configured_app"]
+        run([*flask, "init-db"], project, env)
+        status, _, body = http_request(server.base_url, "GET", "/readyz")
+        assert (status, json.loads(body)["checks"]) == (
+            200,
+            {"legacy_database:flaskr.sqlite": "ok"},
+        )
+
+
+# One Uvicorn process, Uvicorn's supervisor with two workers, Gunicorn's with two.
+SERVERS = [("kubernetes", "1"), ("compose", "2"), ("vm", "2")]
+PLAIN_APP = "from flask import Flask\napp = Flask(__name__)\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("deploy", "workers"), SERVERS)
+def test_a_wrong_legacy_app_stops_every_server_with_one_line(
+    tmp_path: Path, deploy: str, workers: str
+) -> None:
+    source = write_files(tmp_path / "api", {"service.py": PLAIN_APP})
+    code, stdout, stderr = new_legacy(tmp_path / "svc", source, "--set", f"deploy={deploy}")
+    assert code == 0, stderr
+    project = Path(json.loads(stdout)["directory"])
+    command = dockerfile_instruction(project, "CMD")
+    for wrong, why in [
+        ("nowhere:app", "No module named 'nowhere'"),
+        ("service:nope", "module 'service' has no attribute 'nope'"),
+    ]:
+        env = {
+            **service_env(project),
+            **_from_source(project),
+            "APP_LEGACY_APP": wrong,
+            "WEB_CONCURRENCY": workers,
+            "PORT": str(free_port()),
+        }
+        result = subprocess.run(
+            command, cwd=project, env=env, capture_output=True, text=True, timeout=60
+        )
+        line = f"svc cannot start: APP_LEGACY_APP={wrong!r} cannot be loaded: {why}"
+        # Exit status 3: the server stops instead of starting workers again and again.
+        assert result.returncode == 3, result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stderr.splitlines() == [line]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("deploy", ["kubernetes", "compose", "vm"])
+def test_the_app_s_database_lives_on_a_volume_that_outlives_the_container(
+    tmp_path_factory: pytest.TempPathFactory, deploy: str
+) -> None:
+    source = sdist(FLASK, tmp_path_factory) / "examples" / "tutorial"
+    # The directory's name is the project's, as the unit's /opt path expects.
+    destination = tmp_path_factory.mktemp(deploy) / "blog"
+    code, stdout, stderr = new_legacy(destination, source, "--set", f"deploy={deploy}")
+    assert code == 0, stderr
+    project = Path(json.loads(stdout)["directory"])
+    result = validate(project, deploy)
+    assert result.returncode == 0, result.stdout + result.stderr
+    if deploy == "kubernetes":
+        built = {doc["kind"]: doc for doc in _kustomize(project) if doc["kind"] != "ConfigMap"}
+        claim = built["PersistentVolumeClaim"]
+        assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+        pod = built["Deployment"]["spec"]["template"]["spec"]
+        (app,) = [c for c in pod["containers"] if c["name"] == "app"]
+        mounts = {m["mountPath"]: m["name"] for m in app["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes[mounts["/app/instance"]]["persistentVolumeClaim"] == {
+            "claimName": claim["metadata"]["name"]
+        }
+        assert pod["securityContext"]["fsGroup"] == 10001
+        # One writer of the SQLite file: one replica, replaced rather than rolled.
+        assert built["Deployment"]["spec"]["strategy"] == {"type": "Recreate"}
+        scaler = built["HorizontalPodAutoscaler"]["spec"]
+        assert (scaler["minReplicas"], scaler["maxReplicas"]) == (1, 1)
+    elif deploy == "compose":
+        compose = yaml.safe_load((project / "compose.yaml").read_text())
+        assert compose["services"]["app"]["volumes"] == ["instance:/app/instance"]
+        assert "/app/instance" not in compose["services"]["app"]["tmpfs"]
+        assert "instance" in compose["volumes"]
+    else:
+        unit = (project / "deploy" / "systemd" / "blog.service").read_text()
+        assert "StateDirectory=blog\nEnvironment=APP_LEGACY_INSTANCE_PATH=/var/lib/blog\n" in unit
+
+
+def test_an_update_keeps_the_adopted_app_s_secret_and_volume(
+    flaskr_service: Path, tmp_path: Path
+) -> None:
+    project = tmp_path / "blog"
+    shutil.copytree(flaskr_service, project, symlinks=True)
+    kubernetes = project / "deploy" / "kubernetes"
+    before = {path.name: path.read_text() for path in kubernetes.iterdir()}
+    assert "persistentvolumeclaim.yaml" in before
+    result = CliRunner().invoke(app, ["update", str(project), "--set", "cpus=4"])
+    assert result.exit_code == 0, result.output
+    after = {path.name: path.read_text() for path in kubernetes.iterdir()}
+    # The plan was computed again (cpus), the adopted app's parts stayed.
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["decision"]["cpus"] == 4
+    assert answers["deploy"]["instance_volume"] == {"path": "/app/instance", "size": "1Gi"}
+    assert after["persistentvolumeclaim.yaml"] == before["persistentvolumeclaim.yaml"]
+    assert "type: Recreate" in after["deployment.yaml"]
+    assert "claimName: blog-instance" in after["deployment.yaml"]
+    assert "--from-literal=APP_SECRET_KEY=..." in after["kustomization.yaml"]
+    assert after["horizontalpodautoscaler.yaml"] == before["horizontalpodautoscaler.yaml"]
