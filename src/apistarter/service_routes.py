@@ -1,8 +1,9 @@
 """The service's own HTTP routes, and the routes of an adopted app that they take over.
 
 The templates place these paths (they are written nowhere else). With the Flask app
-mounted at the root, FastAPI matches its own routes first: a request whose path and
-method one of them matches never reaches Flask.
+mounted at the root, a path one of the service's routes serves belongs to the service
+for every method and with or without a trailing slash (answered, refused with 405 or
+redirected, as without the app): such a request never reaches Flask.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ SERVICE_ROUTES: dict[str, ServiceRoute] = {
 
 @dataclass(frozen=True)
 class Shadowed:
-    """An app route that a service route answers instead, for some methods."""
+    """An app route whose URLs the service's routes answer instead."""
 
     rule: str
     methods: tuple[str, ...]
@@ -84,18 +85,15 @@ def shadowed(routes: Iterable[Route], prefix: str) -> list[Shadowed]:
     found = []
     for route in routes:
         rule = prefix + route.rule
-        methods: set[str] = set()
+        # The service redirects the other spelling of its paths, so compare without the slash.
+        spelling = rule.rstrip("/") or "/"
         by: list[str] = []
         partly = True
         for service in SERVICE_ROUTES.values():
-            # Starlette answers HEAD wherever it answers GET.
-            served = {*service["methods"], *(["HEAD"] if "GET" in service["methods"] else [])}
-            overlap = _overlap(rule, service["path"])
-            if overlap is not None and served.intersection(route.methods):
-                methods |= served.intersection(route.methods)
+            overlap = _overlap(spelling, service["path"])
+            if overlap is not None:
                 by.append(service["path"])
                 partly = partly and overlap
         if by:
-            kept = tuple(m for m in route.methods if m in methods)
-            found.append(Shadowed(rule, kept, str(route.evidence), tuple(by), partly))
+            found.append(Shadowed(rule, route.methods, str(route.evidence), tuple(by), partly))
     return found
