@@ -14,7 +14,6 @@ import math
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,7 +23,6 @@ from typing import Any, TypeVar
 from apistarter.decision import decide
 from apistarter.questions import DecisionAnswers, Framework
 from apistarter.server import UVICORN_WORKER, ServerPlan
-from bench.openloop import OpenLoopReport
 from bench.runtime import BARE_REQUIREMENTS, Runtime, image_python, project_requirements
 from tests.harness import BIN, RunningServer, dockerfile_instruction, render_service, serve
 
@@ -310,15 +308,6 @@ def simultaneous_runs(
         if run.returncode:
             raise RuntimeError(f"hey on {url} exited {run.returncode}")
     return [parse_hey(report, steal.pct) for report in reports]
-
-
-def offered_run(url: str, rate: float, seconds: float, connections: int) -> OpenLoopReport:
-    """bench.openloop on core 1: ``rate`` requests a second on a fixed schedule."""
-    command = ["taskset", "-c", CLIENT_CORE, sys.executable, "-m", "bench.openloop", url]
-    command += ["--rate", str(rate), "--seconds", str(seconds), "--connections", str(connections)]
-    root = Path(__file__).resolve().parent.parent  # where `bench` is importable from
-    report = subprocess.run(command, capture_output=True, text=True, check=True, cwd=root)
-    return OpenLoopReport(**json.loads(report.stdout))
 
 
 T = TypeVar("T")

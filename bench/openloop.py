@@ -27,10 +27,15 @@ import asyncio
 import contextlib
 import json
 import math
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from urllib.parse import urlsplit
+
+from bench.load import CLIENT_CORE, Core0Steal, LoadReport
 
 
 def scheduled_offsets(
@@ -66,22 +71,14 @@ class Tally:
 @dataclass(frozen=True)
 class OpenLoopReport:
     offered_rps: float
-    rps: float  # answers per second of the schedule's span
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    slowest_ms: float
-    non_2xx: int
-    errors: int
+    load: LoadReport  # the answers; rps counts them over the schedule's span
     generator_p99_lag_ms: float  # how late the generator itself sent, p99
     generator_cpu_pct: float  # of one core, over the run
 
     @classmethod
     def from_tally(cls, tally: Tally, rate: float, seconds: float, cpu_s: float) -> OpenLoopReport:
         latencies = sorted(tally.latencies)
-        lags = sorted(tally.wake_lags)
-        return cls(
-            offered_rps=rate,
+        load = LoadReport(
             rps=len(latencies) / seconds,
             p50_ms=1000 * percentile(latencies, 0.50),
             p95_ms=1000 * percentile(latencies, 0.95),
@@ -89,9 +86,14 @@ class OpenLoopReport:
             slowest_ms=1000 * latencies[-1] if latencies else math.nan,
             non_2xx=sum(n for status, n in tally.statuses.items() if not 200 <= status < 300),
             errors=tally.errors,
-            generator_p99_lag_ms=1000 * percentile(lags, 0.99),
-            generator_cpu_pct=100 * cpu_s / seconds,
         )
+        lag = 1000 * percentile(sorted(tally.wake_lags), 0.99)
+        return cls(rate, load, lag, 100 * cpu_s / seconds)
+
+    @classmethod
+    def from_json(cls, text: str) -> OpenLoopReport:
+        fields = json.loads(text)
+        return cls(**{**fields, "load": LoadReport(**fields["load"])})
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
@@ -181,6 +183,17 @@ async def run(
         )
     )
     return OpenLoopReport.from_tally(tally, rate, seconds, time.process_time() - cpu_start)
+
+
+def offered_run(url: str, rate: float, seconds: float, connections: int) -> OpenLoopReport:
+    """This generator on the client core, with the server core's steal over the same span."""
+    command = ["taskset", "-c", CLIENT_CORE, sys.executable, "-m", "bench.openloop", url]
+    command += ["--rate", str(rate), "--seconds", str(seconds), "--connections", str(connections)]
+    root = Path(__file__).resolve().parent.parent  # where `bench` is importable from
+    with Core0Steal() as steal:
+        output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=root)
+    report = OpenLoopReport.from_json(output.stdout)
+    return replace(report, load=replace(report.load, steal_pct=steal.pct))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

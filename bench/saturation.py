@@ -43,13 +43,12 @@ from bench.load import (
     measured_run,
     median_run,
     ms,
-    offered_run,
     plan_of,
     serve_pinned,
     simultaneous_runs,
     warm_up,
 )
-from bench.openloop import OpenLoopReport
+from bench.openloop import OpenLoopReport, offered_run
 from bench.runtime import project_requirements
 from bench.seed_benchmark import seed_service_answers
 from tests.harness import proc_stat_fields
@@ -181,7 +180,7 @@ class FixedLoad:
 
     @property
     def p99_ratio(self) -> float:
-        return self.reports[0].p99_ms / self.reports[1].p99_ms
+        return self.reports[0].load.p99_ms / self.reports[1].load.p99_ms
 
 
 @dataclass(frozen=True)
@@ -332,7 +331,7 @@ def table(results: list[SaturationResult], sides: tuple[str, str] = ("generated"
             f"{_median(r.twin, lambda run: run.cpu_ms_per_request):.2f}",
             f"{r.idle_rss_mb[0]:.0f} / {r.idle_rss_mb[1]:.0f}",
             f"{r.loaded_rss_mb[0]:.0f} / {r.loaded_rss_mb[1]:.0f}",
-            f"{ms(r.fixed.reports[0].p99_ms)} / {ms(r.fixed.reports[1].p99_ms)} "
+            f"{ms(r.fixed.reports[0].load.p99_ms)} / {ms(r.fixed.reports[1].load.p99_ms)} "
             f"({r.fixed.rate:.0f} req/s; alone {r.fixed.capacity[0]:.0f} / "
             f"{r.fixed.capacity[1]:.0f})",
             f"{r.p99_ratio:.2f}{p99_met if goals else ''}",
