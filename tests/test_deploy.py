@@ -705,7 +705,8 @@ def test_contract_catches_a_broken_artefact(
     path = _artefact(project, target) if path == "unit" else path
     broken = _broken_copy(project, tmp_path, path, old, new)
     problems = contract_problems(READERS[target](broken), broken)
-    assert problems and all(fault in problem for problem in problems), problems
+    # One break may show in several places (an app port also makes the ADR's ports wrong).
+    assert any(fault in problem for problem in problems), problems
 
 
 @pytest.mark.slow
