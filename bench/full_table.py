@@ -34,7 +34,7 @@ import platform
 import shlex
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench import (
@@ -79,22 +79,29 @@ def _overhead(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str,
     return title, overhead.table(results), overhead.missed_goals(results)
 
 
-def _saturation(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+def _side_by_side(
+    workspace: Workspace,
+    args: argparse.Namespace,
+    rows: Sequence[saturation.SaturationRow],
+    title: str,
+    sides: tuple[str, str],
+) -> tuple[str, str, list[str]]:
+    """A saturation-style table: each row's two apps loaded together at 1000 clients."""
     results = [
         saturation.measure(row, workspace, args.seconds, args.repeat)
-        for row in saturation.selected_rows(args.rows)
+        for row in saturation.selected_rows(args.rows, rows)
     ]
+    return title, saturation.table(results, sides), saturation.missed_goals(results)
+
+
+def _saturation(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
     title = f"Cost at saturation: I/O route at {saturation.CLIENTS} clients, generated vs its twin"
-    return title, saturation.table(results), saturation.missed_goals(results)
+    return _side_by_side(workspace, args, saturation.ROWS, title, ("generated", "twin"))
 
 
 def _granian(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
-    results = [
-        saturation.measure(row, workspace, args.seconds, args.repeat)
-        for row in saturation.selected_rows(args.rows, saturation.GRANIAN_ROWS)
-    ]
     title = f"The same services under Granian: I/O route at {saturation.CLIENTS} clients"
-    return title, saturation.table(results, ("Granian", "plan")), saturation.missed_goals(results)
+    return _side_by_side(workspace, args, saturation.GRANIAN_ROWS, title, ("Granian", "plan"))
 
 
 def _features(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
