@@ -285,37 +285,39 @@ def new_project(
     staging = parent / f".{destination.name}.{secrets.token_hex(8)}"
     claim: int | None = None
     done = False
-    try:
-        with _refusing_os_errors(), _locked(parent):
-            leftovers, backups = _remove_leftovers(parent, destination.name)
-            staging.mkdir()
-            with contextlib.suppress(OSError):  # no locks here: leftovers are then kept
-                claim = _claim(staging)
-        _copy(data, staging, template)
-        if before_commit is not None:
-            before_commit(staging)
-        overwritten: tuple[str, ...] = ()
-        untracked: tuple[str, ...] = ()
-        if occupied:
-            overwritten, untracked = _merge_into(staging, destination, author)
-        else:
-            _git("init", "--quiet", "--initial-branch=main", cwd=staging, author=author)
-            if history is not None:
-                history(staging)
-            _commit(staging, author)
-            _place(staging, destination)
-        done = True
-    except OSError as error:
-        raise RestoredError(
-            f"could not create {destination} ({_describe(error)}); nothing was left behind"
-        ) from error
-    finally:
-        if claim is not None:
-            os.close(claim)
-        _remove(staging)
-        for folder in [] if done else made:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+    # Interrupted once, the rest runs to the end: undo and clean-up must not be cut short.
+    with _interrupted_once():
+        try:
+            with _refusing_os_errors(), _locked(parent):
+                leftovers, backups = _remove_leftovers(parent, destination.name)
+                staging.mkdir()
+                with contextlib.suppress(OSError):  # no locks here: leftovers are then kept
+                    claim = _claim(staging)
+            _copy(data, staging, template)
+            if before_commit is not None:
+                before_commit(staging)
+            overwritten: tuple[str, ...] = ()
+            untracked: tuple[str, ...] = ()
+            if occupied:
+                overwritten, untracked = _merge_into(staging, destination, author)
+            else:
+                _git("init", "--quiet", "--initial-branch=main", cwd=staging, author=author)
+                if history is not None:
+                    history(staging)
+                _commit(staging, author)
+                _place(staging, destination)
+            done = True
+        except OSError as error:
+            raise RestoredError(
+                f"could not create {destination} ({_describe(error)}); nothing was left behind"
+            ) from error
+        finally:
+            if claim is not None:
+                os.close(claim)
+            _remove(staging)
+            for folder in [] if done else made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
     return NewResult(destination, overwritten, untracked, leftovers, backups)
 
 
@@ -435,7 +437,8 @@ _REMOVE_ATTEMPTS = 5
 
 
 def _remove(directory: Path) -> None:
-    """Delete ``directory`` even if another Ctrl-C arrives while it is being deleted.
+    """Delete ``directory``, retrying what failed (another Ctrl-C cannot stop it: see
+    :func:`_interrupted_once`).
 
     A few attempts, not a loop until it is gone: a file that cannot be deleted
     must not hang the command.
@@ -445,7 +448,7 @@ def _remove(directory: Path) -> None:
             if not directory.exists():
                 return
             shutil.rmtree(directory)
-        except (KeyboardInterrupt, OSError):
+        except OSError:
             continue
 
 
@@ -538,32 +541,31 @@ def _merge_into(
     untracked = [p for p in _files_under(destination) if p not in set(files)]
     backup = staging / BACKUP  # created after the listing above
     created: list[Path] = []
-    with _interrupted_once():
-        try:
-            for source in rendered:
-                target = destination / source.relative_to(staging)
-                if source.is_dir():
-                    if not target.is_dir():
-                        created.append(target)
-                        target.mkdir()
-                    continue
-                relative = source.relative_to(staging).as_posix()
-                if relative in overwritten:
-                    (backup / relative).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(target, backup / relative)
-                else:
+    try:
+        for source in rendered:
+            target = destination / source.relative_to(staging)
+            if source.is_dir():
+                if not target.is_dir():
                     created.append(target)
-                pending = target.with_name(f".{target.name}.apistarter")
-                created.append(pending)
-                shutil.copy2(source, pending)
-                pending.replace(target)
-            if new_repository:
-                created.append(destination / ".git")
-                _git("init", "--quiet", "--initial-branch=main", cwd=destination, author=author)
-                _commit(destination, author, files)
-        except BaseException:
-            _undo(destination, created, backup, overwritten)
-            raise
+                    target.mkdir()
+                continue
+            relative = source.relative_to(staging).as_posix()
+            if relative in overwritten:
+                (backup / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(target, backup / relative)
+            else:
+                created.append(target)
+            pending = target.with_name(f".{target.name}.apistarter")
+            created.append(pending)
+            shutil.copy2(source, pending)
+            pending.replace(target)
+        if new_repository:
+            created.append(destination / ".git")
+            _git("init", "--quiet", "--initial-branch=main", cwd=destination, author=author)
+            _commit(destination, author, files)
+    except BaseException:
+        _undo(destination, created, backup, overwritten)
+        raise
     return tuple(overwritten), tuple(untracked) if new_repository else ()
 
 
