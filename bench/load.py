@@ -24,10 +24,20 @@ from apistarter.decision import decide
 from apistarter.questions import DecisionAnswers, Framework
 from apistarter.server import UVICORN_WORKER, ServerPlan
 from bench.runtime import BARE_REQUIREMENTS, Runtime, image_python, project_requirements
-from tests.harness import BIN, RunningServer, dockerfile_instruction, render_service, serve
+from tests.harness import (
+    BIN,
+    RunningServer,
+    dockerfile_instruction,
+    free_port,
+    image_env,
+    render_service,
+    serve,
+)
 
 SERVER_CORE = "0"
 CLIENT_CORE = "1"
+# The image sets it (Dockerfile ENV); see serve_pinned.
+LIVENESS_PORT = "WEB_LIVENESS_PORT"
 DELAY_MS = 50
 WARM_UP_SECONDS = 2
 ENTRY_MODULE = "main.py"  # `<package>.main:app`, what every generated server command imports
@@ -115,9 +125,16 @@ class Service:
 def serve_pinned(
     service: Service, extra_env: Mapping[str, str] | None = None
 ) -> Iterator[RunningServer]:
-    """Serve on core 0, with the seed's downstream delay, until the block ends."""
+    """Serve on core 0, with the seed's downstream delay, until the block ends.
+
+    A service whose image answers liveness on a port of its own gets a free one here,
+    so two services can run side by side.
+    """
     command = ["taskset", "-c", SERVER_CORE, *service.command]
-    env = {"APP_DOWNSTREAM_DELAY_MS": str(DELAY_MS), **service.env, **(extra_env or {})}
+    image = dict(service.env)
+    if LIVENESS_PORT in image:
+        image[LIVENESS_PORT] = str(free_port())
+    env = {"APP_DOWNSTREAM_DELAY_MS": str(DELAY_MS), **image, **(extra_env or {})}
     with serve(service.project, command, env, bin_dir=service.bin_dir) as server:
         yield server
 
@@ -147,7 +164,7 @@ class Workspace:
         self.runtime = Runtime(root)
 
     def generated(self, framework: Framework, answers: Mapping[str, Any]) -> Service:
-        """A service rendered with these answers, run by its own Dockerfile CMD."""
+        """A service rendered with these answers, run by its Dockerfile's CMD and ENV."""
         key = f"{framework}:{json.dumps(dict(answers), sort_keys=True)}"
         if key not in self._rendered:
             destination = self.root / f"{framework}-{len(self._rendered)}"
@@ -156,7 +173,8 @@ class Workspace:
         if image_python(project) != self.runtime.version:
             raise ValueError(f"{project} is not built on Python {self.runtime.version}")
         bin_dir = self.runtime.bin_dir(project_requirements(project))
-        return Service(project, dockerfile_instruction(project, "CMD"), bin_dir=bin_dir)
+        command = dockerfile_instruction(project, "CMD")
+        return Service(project, command, image_env(project), bin_dir)
 
     def bare(self, framework: str, command: list[str]) -> Service:
         """The bare app as ``bare_app.py`` in an otherwise empty project."""

@@ -149,7 +149,7 @@ def _service(row: Row, workspace: Workspace, clients: int) -> Service:
     if row.bare:
         return workspace.bare(row.framework, BARE_COMMANDS[row.framework])
     generated = workspace.generated(row.framework, row.answers(clients))
-    return replace(generated, env=row.env)
+    return replace(generated, env={**generated.env, **row.env})
 
 
 def measure(

@@ -212,6 +212,25 @@ def dockerfile_instruction(project: Path, name: str) -> list[str]:
     return [str(part) for part in parsed]
 
 
+def image_env(project: Path) -> dict[str, str]:
+    """The variables the Dockerfile's final stage sets (ENV), except PATH.
+
+    PATH is left to whoever runs the command here, which looks its programs up in a
+    local virtualenv rather than the image's /opt/venv.
+    """
+    text = (project / "Dockerfile").read_text().replace("\\\n", " ")
+    final_stage = text[text.rindex("\nFROM ") :]
+    env: dict[str, str] = {}
+    for line in final_stage.splitlines():
+        if line.startswith("ENV "):
+            for assignment in shlex.split(line[len("ENV ") :]):
+                name, separator, value = assignment.partition("=")
+                assert separator, f"ENV without '=' is not supported: {line}"
+                env[name] = value
+    env.pop("PATH", None)
+    return env
+
+
 def make_venv(path: Path, python: str | Path = sys.executable) -> Path:
     """A new virtualenv of ``python`` at ``path``; returns its bin directory."""
     subprocess.run([str(python), "-m", "venv", str(path)], check=True)
