@@ -362,6 +362,32 @@ def test_front_proxy_refuses_in_the_service_error_shape(project: Path, tmp_path:
     assert json.loads(answers[413][2])["error"]["type"] == expected["error"]["type"]
 
 
+@pytest.mark.parametrize(("framework", "answers"), PROXIED_PLANS)
+def test_the_id_a_caller_gets_from_the_proxy_is_the_one_the_app_logs(
+    project: Path, tmp_path: Path
+) -> None:
+    items = b"GET /v1/items HTTP/1.1\r\nHost: x\r\n"
+    with served_as_deployed(project, tmp_path) as deployed:
+        # A caller's id passes through nginx; with or without one, the caller gets the
+        # id the app logs (nginx's own when the caller sent none: not told apart here,
+        # both are 32 hex digits).
+        _, made, _ = exchange(deployed.port, items + b"\r\n")
+        _, passed, _ = exchange(deployed.port, items + b"X-Request-ID: caller-id-1\r\n\r\n")
+        answered = {made["x-request-id"], passed["x-request-id"]}
+        assert "caller-id-1" in answered and len(answered) == 2, answered
+        deadline = time.monotonic() + 5  # the line may be written just after the answer
+        while True:
+            logged = {
+                entry.get("request_id")
+                for entry in map(json.loads, deployed.server.output().splitlines())
+                if entry.get("path") == "/v1/items"
+            }
+            if answered <= logged or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert answered <= logged, (answered, logged)
+
+
 SECRET = "s3cr3t-value"  # noqa: S105 - a value that must never show up
 INVALID_SETTINGS = {
     "PORT": {"PORT": "abc"},
