@@ -39,6 +39,8 @@ MEMORY_PER_WORKER_MIB = 256
 # service down; the PodDisruptionBudget lets one go at a time.
 MIN_REPLICAS = 2
 MAX_REPLICAS = 10
+# A rolling update starts one new pod before it stops an old one (maxUnavailable 0).
+MAX_SURGE = 1
 CPU_TARGET_PERCENT = 70
 # The Kubernetes version the manifests are validated against (kubernetes-validate).
 KUBERNETES_VERSION = "1.34.0"
@@ -47,6 +49,8 @@ CHECKOV_VERSION = "3.3.30"
 # Settings held in a Secret, never in a ConfigMap or the repository: the generated
 # settings' SecretStr fields (each service's own tests/test_deploy.py checks the two agree).
 SECRET_SETTINGS = ("APP_API_KEY",)
+# A service with a database reads its URL, credentials included, from a secret too.
+DATABASE_SECRET = "APP_DATABASE_URL"
 # nginx beside the app when the server plan puts a proxy in front: the unprivileged
 # image (no root to bind or to write), pinned, never :latest.
 PROXY_IMAGE = "nginxinc/nginx-unprivileged:1.27.3-alpine"
@@ -125,6 +129,7 @@ class DeployPlan(BaseModel):
     readiness: Probe
     min_replicas: int
     max_replicas: int
+    max_surge: int
     cpu_target_percent: int
     kubernetes_version: str
     checkov_version: str
@@ -176,8 +181,8 @@ def plan_env(plan: ServerPlan) -> dict[str, str]:
     return env
 
 
-def plan_deploy(target: Deploy, plan: ServerPlan) -> DeployPlan:
-    """The deploy plan for running ``plan`` on ``target``."""
+def plan_deploy(target: Deploy, plan: ServerPlan, database: bool = False) -> DeployPlan:
+    """The deploy plan for running ``plan`` on ``target``, with a database or without."""
     return DeployPlan(
         target=target,
         port=PORT if plan.front_proxy is None else plan.front_proxy.listen_port,
@@ -197,10 +202,11 @@ def plan_deploy(target: Deploy, plan: ServerPlan) -> DeployPlan:
         readiness=READINESS,
         min_replicas=MIN_REPLICAS,
         max_replicas=MAX_REPLICAS,
+        max_surge=MAX_SURGE,
         cpu_target_percent=CPU_TARGET_PERCENT,
         kubernetes_version=KUBERNETES_VERSION,
         checkov_version=CHECKOV_VERSION,
         env=plan_env(plan),
-        secrets=SECRET_SETTINGS,
+        secrets=(*SECRET_SETTINGS, DATABASE_SECRET) if database else SECRET_SETTINGS,
         proxy=plan_proxy(plan),
     )
