@@ -49,8 +49,15 @@ CHECKOV_VERSION = "3.3.30"
 # Settings held in a Secret, never in a ConfigMap or the repository: the generated
 # settings' SecretStr fields (each service's own tests/test_deploy.py checks the two agree).
 SECRET_SETTINGS = ("APP_API_KEY",)
-# A service with a database reads its URL, credentials included, from a secret too.
+# A service with a database reads its URL, credentials included, from a secret too; it
+# cannot start without it, so the Secret must hold it (the others are optional).
 DATABASE_SECRET = "APP_DATABASE_URL"
+# The migration step (a Kubernetes initContainer): one short-lived Python process, one
+# connection, Alembic and the service's modules imported.
+MIGRATION_CPU_MILLI = 250
+MIGRATION_MEMORY_MIB = 256
+# The PostgreSQL a Compose project runs beside the service: pinned, never :latest.
+POSTGRES_IMAGE = "postgres:16.6-alpine"
 # nginx beside the app when the server plan puts a proxy in front: the unprivileged
 # image (no root to bind or to write), pinned, never :latest.
 PROXY_IMAGE = "nginxinc/nginx-unprivileged:1.27.3-alpine"
@@ -106,6 +113,17 @@ class ProxyDeploy(BaseModel):
     stop_delay_s: int
 
 
+class MigrationDeploy(BaseModel):
+    """The step that migrates the database before a new version takes traffic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cpu_milli: int = MIGRATION_CPU_MILLI
+    memory_mib: int = MIGRATION_MEMORY_MIB
+    # Compose runs the database too, for a project that is whole on one machine.
+    postgres_image: str = POSTGRES_IMAGE
+
+
 class DeployPlan(BaseModel):
     """Every number the deploy artefacts carry, with the server plan's environment."""
 
@@ -136,7 +154,10 @@ class DeployPlan(BaseModel):
     # The server plan as the environment the platform sets (non-secret settings).
     env: dict[str, str]
     secrets: tuple[str, ...]
+    # The secrets the service cannot start without.
+    required_secrets: tuple[str, ...] = ()
     proxy: ProxyDeploy | None
+    migration: MigrationDeploy | None = None
 
 
 def plan_proxy(plan: ServerPlan) -> ProxyDeploy | None:
@@ -208,5 +229,7 @@ def plan_deploy(target: Deploy, plan: ServerPlan, database: bool = False) -> Dep
         checkov_version=CHECKOV_VERSION,
         env=plan_env(plan),
         secrets=(*SECRET_SETTINGS, DATABASE_SECRET) if database else SECRET_SETTINGS,
+        required_secrets=(DATABASE_SECRET,) if database else (),
+        migration=MigrationDeploy() if database else None,
         proxy=plan_proxy(plan),
     )
