@@ -25,7 +25,7 @@ from .harness import free_port
 BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
 # PostgreSQL refuses to run as root; as root the cluster runs as pgserver's own user.
 SYSTEM_USER = "pgserver"
-PASSWORD = "s3cret-for-tests"
+PASSWORD = "s3cret-for-tests"  # noqa: S105 - a throw-away cluster's, on loopback
 
 
 @dataclass

@@ -78,9 +78,9 @@ def _max_instances(answers: DecisionAnswers) -> tuple[int, str]:
     return 1, f"1 instance (deploy={answers.deploy})"
 
 
-def _wanted_pool(answers: DecisionAnswers, framework: Framework, plan: ServerPlan) -> tuple[
-    int, str
-]:
+def _wanted_pool(
+    answers: DecisionAnswers, framework: Framework, plan: ServerPlan
+) -> tuple[int, str]:
     """Connections one process can use at once, and why: more would only sit idle."""
     in_flight = math.ceil(answers.peak_concurrency / plan.workers)
     if framework != "flask":

@@ -51,7 +51,7 @@ CHECKOV_VERSION = "3.3.30"
 SECRET_SETTINGS = ("APP_API_KEY",)
 # A service with a database reads its URL, credentials included, from a secret too; it
 # cannot start without it, so the Secret must hold it (the others are optional).
-DATABASE_SECRET = "APP_DATABASE_URL"
+DATABASE_SECRET = "APP_DATABASE_URL"  # noqa: S105 - the setting's name, not its value
 # The migration step (a Kubernetes initContainer): one short-lived Python process, one
 # connection, Alembic and the service's modules imported.
 MIGRATION_CPU_MILLI = 250

@@ -515,7 +515,7 @@ def applies(question_id: str, answered: dict[str, Any]) -> bool:
     if question_id in EXISTING_CODE_ONLY:
         return answered.get("codebase") == "existing-flask"
     if question_id in DATABASE_ONLY:
-        return answered.get("database", "none") != "none"
+        return bool(answered.get("database", "none") != "none")
     return True
 
 
