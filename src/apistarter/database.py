@@ -171,6 +171,6 @@ def plan_database(
     )
 
 
-def migrate_command(package_name: str) -> list[str]:
+def migrate_command(package_name: str) -> tuple[str, ...]:
     """The exec-form command that migrates the database to the newest schema."""
-    return ["python", "-m", f"{package_name}.migrate"]
+    return ("python", "-m", f"{package_name}.migrate")

@@ -114,14 +114,20 @@ class ProxyDeploy(BaseModel):
 
 
 class MigrationDeploy(BaseModel):
-    """The step that migrates the database before a new version takes traffic."""
+    """The step that migrates the database before a new version takes traffic.
+
+    One mechanism for every database the service owns: its own tables (`python -m
+    <package>.migrate`) and an adopted app's (its own migration command).
+    """
 
     model_config = ConfigDict(frozen=True)
 
+    command: tuple[str, ...]
     cpu_milli: int = MIGRATION_CPU_MILLI
     memory_mib: int = MIGRATION_MEMORY_MIB
-    # Compose runs the database too, for a project that is whole on one machine.
-    postgres_image: str = POSTGRES_IMAGE
+    # Compose runs PostgreSQL too, for a project that is whole on one machine; None where
+    # the database is not the service's PostgreSQL (an adopted app's SQLite file).
+    postgres_image: str | None = POSTGRES_IMAGE
 
 
 class DeployPlan(BaseModel):
@@ -202,8 +208,12 @@ def plan_env(plan: ServerPlan) -> dict[str, str]:
     return env
 
 
-def plan_deploy(target: Deploy, plan: ServerPlan, database: bool = False) -> DeployPlan:
-    """The deploy plan for running ``plan`` on ``target``, with a database or without."""
+def plan_deploy(
+    target: Deploy, plan: ServerPlan, migration: tuple[str, ...] | None = None
+) -> DeployPlan:
+    """The deploy plan for running ``plan`` on ``target``; ``migration``, the command that
+    migrates the service's PostgreSQL before each version takes traffic, if it has one."""
+    database = migration is not None
     return DeployPlan(
         target=target,
         port=PORT if plan.front_proxy is None else plan.front_proxy.listen_port,
@@ -230,6 +240,6 @@ def plan_deploy(target: Deploy, plan: ServerPlan, database: bool = False) -> Dep
         env=plan_env(plan),
         secrets=(*SECRET_SETTINGS, DATABASE_SECRET) if database else SECRET_SETTINGS,
         required_secrets=(DATABASE_SECRET,) if database else (),
-        migration=MigrationDeploy() if database else None,
+        migration=MigrationDeploy(command=migration) if migration else None,
         proxy=plan_proxy(plan),
     )

@@ -127,15 +127,14 @@ def template_data(
         "limits": SERVICE_LIMITS,
         "routes": SERVICE_ROUTES,
         "deploy": plan_deploy(
-            answers.deploy, recommendation.server, database=recommendation.database is not None
+            answers.deploy,
+            recommendation.server,
+            None if recommendation.database is None else migrate_command(project.package_name),
         ).model_dump(mode="json"),
         "database": answers.database,
         "database_plan": {}
         if recommendation.database is None
-        else {
-            **recommendation.database.model_dump(mode="json"),
-            "command": migrate_command(project.package_name),
-        },
+        else recommendation.database.model_dump(mode="json"),
         "adr": {
             "date": datetime.date.today().isoformat(),
             "recommended": recommendation.recommended,
