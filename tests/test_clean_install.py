@@ -63,7 +63,7 @@ def test_service_boots_from_its_declared_dependencies(
     project, bin_dir = _installed(tmp_path, framework, answers)
     # With a database: one nobody listens for. The driver is imported and tried (503).
     database = {"APP_DATABASE_URL": f"postgresql://u:p@127.0.0.1:{free_port()}/db"}
-    env = database if "database" in answers else {}
+    env = database if answers.get("database") == "postgresql" else {}
 
     command = dockerfile_instruction(project, "CMD")
     with serve(project, command, env, bin_dir=bin_dir) as server:
@@ -74,12 +74,10 @@ def test_service_boots_from_its_declared_dependencies(
 @pytest.mark.parametrize(
     ("framework", "answers"),
     [
-        *(pytest.param(framework, {}, id=framework) for framework in ("fastapi", "flask", "hybrid")),
-        # The database layer's dependencies, and the embedded PostgreSQL its tests start.
-        *(
-            pytest.param(framework, {"database": "postgresql"}, id=f"{framework}-postgresql")
-            for framework in ("fastapi", "flask", "hybrid")
-        ),
+        # Without and with the database layer (its dependencies, the embedded PostgreSQL).
+        pytest.param(framework, {"database": database}, id=f"{framework}-{database}")
+        for framework in ("fastapi", "flask", "hybrid")
+        for database in ("none", "postgresql")
     ],
 )
 def test_dev_install_runs_the_projects_tests_without_warnings(
