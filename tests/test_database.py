@@ -204,12 +204,18 @@ def _json(server: Any, method: str, path: str, body: Any = None) -> tuple[int, d
     return status, response_headers, json.loads(raw) if raw else None
 
 
+CELLS = [
+    pytest.param(framework, target, id=f"{framework}-{target}")
+    for framework, target in itertools.product(FRAMEWORKS, ("kubernetes", "compose", "vm"))
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize(("framework", "target"), CELLS)
 def test_the_service_s_own_checks_pass_with_no_database_set_up(
-    framework: Framework, rendered: Callable[..., Path]
+    framework: Framework, target: str, rendered: Callable[..., Path]
 ) -> None:
-    project = rendered(framework)
+    project = rendered(framework, target)
     run([str(BIN / "ruff"), "check", "--no-cache", "."], project)
     run([str(BIN / "ruff"), "format", "--check", "--no-cache", "."], project)
     run([str(BIN / "mypy")], project)
@@ -428,10 +434,7 @@ MIGRATIONS = {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("framework", "target"),
-    [pytest.param(f, t, id=f"{f}-{t}") for f, t in itertools.product(FRAMEWORKS, MIGRATIONS)],
-)
+@pytest.mark.parametrize(("framework", "target"), CELLS)
 def test_each_target_migrates_before_traffic_and_passes_its_validators(
     framework: Framework, target: str, rendered: Callable[..., Path], cluster: Cluster
 ) -> None:
@@ -447,3 +450,28 @@ def test_each_target_migrates_before_traffic_and_passes_its_validators(
     with _served(project, cluster) as server:
         assert get(server.base_url + "/readyz")[0] == 200
         assert _json(server, "POST", "/v1/items", {"name": "Pot", "price": "9.00"})[0] == 201
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_without_a_database_the_items_say_they_are_per_process(
+    framework: Framework, tmp_path: Path
+) -> None:
+    project = render_service(tmp_path / "svc", framework, {"database": "none"})
+    note = "this process's memory"
+    assert note in (project / "src/orders_api/store.py").read_text()
+    assert "apistarter update --set database=postgresql" in (project / "README.md").read_text()
+    schema = run(
+        [
+            sys.executable,
+            "-c",
+            "import json; from orders_api.app import create_app; app = create_app(); "
+            "print(json.dumps(app.openapi() if hasattr(app, 'openapi') else app.api_doc))",
+        ],
+        project,
+        {"PYTHONPATH": str(project / "src")},
+    )
+    operation = json.loads(schema.splitlines()[-1])["paths"]["/v1/items"]["post"]
+    # FastAPI puts a view's docstring in the description, flask-openapi3 its first line
+    # in the summary.
+    assert note in operation.get("description", "") + operation.get("summary", ""), operation
