@@ -9,6 +9,7 @@ wrong) and a server they can stop and start again.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pwd
 import shutil
@@ -25,6 +26,7 @@ from .harness import free_port
 BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
 # PostgreSQL refuses to run as root; as root the cluster runs as pgserver's own user.
 SYSTEM_USER = "pgserver"
+LOCK = Path(tempfile.gettempdir()) / "apistarter-pgserver-user.lock"
 PASSWORD = "s3cret-for-tests"  # noqa: S105 - a throw-away cluster's, on loopback
 
 
@@ -55,19 +57,27 @@ class Cluster:
         self._pg_ctl("-m", "fast", "stop")
 
 
-def _system_user() -> str | None:
+def system_user() -> str | None:
+    """The user PostgreSQL runs as when the suite runs as root, created once.
+
+    pgserver (in the generated services' tests) creates the same user when it is missing;
+    two test workers doing so at once make one `useradd` fail. So the suite creates it
+    first, one process at a time (conftest.py calls this at start-up).
+    """
     if os.geteuid() != 0:
         return None
-    try:
-        pwd.getpwnam(SYSTEM_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", SYSTEM_USER], check=True)
+    with open(LOCK, "w") as lock:  # noqa: PTH123 - fcntl wants the file object
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            pwd.getpwnam(SYSTEM_USER)
+        except KeyError:
+            subprocess.run(["useradd", "-s", "/bin/bash", SYSTEM_USER], check=True)
     return SYSTEM_USER
 
 
 @contextlib.contextmanager
 def postgres_cluster() -> Iterator[Cluster]:
-    user = _system_user()
+    user = system_user()
     # Under /tmp, not pytest's private tmp folder: the server's user must reach it.
     root = Path(tempfile.mkdtemp(prefix="apistarter-pg-", dir="/tmp"))
     root.chmod(0o755)
