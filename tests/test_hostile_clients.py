@@ -12,6 +12,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -396,40 +397,69 @@ INVALID_SETTINGS = {
     "WEB_GRACEFUL_TIMEOUT": {"WEB_GRACEFUL_TIMEOUT": "3", "WEB_SHUTDOWN_DELAY": "5"},
     "APP_DOWNSTREAM_URL": {"APP_DOWNSTREAM_URL": f"postgres://orders:{SECRET}@db:5432/x"},
 }
-# A worker class that cannot serve the app, for a plan that runs Gunicorn.
+# Each server (Uvicorn alone, Gunicorn with 2 workers of each kind), with a worker class
+# that cannot serve its app.
 WRONG_WORKER_CLASS = [
-    pytest.param("fastapi", {"deploy": "vm"}, "sync", id="fastapi"),
-    pytest.param("flask", {}, "uvicorn_worker.UvicornWorker", id="flask"),
-    pytest.param("hybrid", {"deploy": "vm"}, "gthread", id="hybrid"),
+    pytest.param("fastapi", {"deploy": "kubernetes"}, "sync", id="fastapi-uvicorn"),
+    pytest.param("fastapi", {"deploy": "vm", "cpus": 2}, "sync", id="fastapi-gunicorn"),
+    pytest.param("flask", {"cpus": 2}, "uvicorn_worker.UvicornWorker", id="flask-gunicorn"),
+    pytest.param("hybrid", {"deploy": "kubernetes"}, "gthread", id="hybrid-uvicorn"),
+    pytest.param("hybrid", {"deploy": "vm", "cpus": 2}, "gthread", id="hybrid-gunicorn"),
 ]
+
+
+def documented_startup_failure(project: Path) -> int:
+    """The exit code the generated README gives a refused start."""
+    found = re.search(r"exit\s+code\s+(\d+)", (project / "README.md").read_text())
+    assert found, "the README does not say how a refused start exits"
+    return int(found[1])
 
 
 @pytest.mark.parametrize(("framework", "answers", "wrong_worker"), WRONG_WORKER_CLASS)
 def test_settings_that_cannot_work_stop_the_start_with_one_line(
     framework: Framework, project: Path, wrong_worker: str
 ) -> None:
-    cases = {**INVALID_SETTINGS, "WEB_WORKER_CLASS": {"WEB_WORKER_CLASS": wrong_worker}}
+    taken = socket.socket()  # a liveness port that another process listens on
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    cases = {
+        **INVALID_SETTINGS,
+        "WEB_WORKER_CLASS": {"WEB_WORKER_CLASS": wrong_worker},
+        "APP_LOG_LEVEL": {"APP_LOG_LEVEL": "LOUD"},
+        "WEB_LIVENESS_PORT": {"WEB_LIVENESS_PORT": str(taken.getsockname()[1])},
+    }
     if framework == "hybrid":
         cases["APP_LEGACY_PREFIX"] = {"APP_LEGACY_PREFIX": "/"}
-    for variable, environment in cases.items():
-        started = subprocess.run(
-            dockerfile_instruction(project, "CMD"),
-            cwd=project,
-            env={
-                **service_env(project),
-                "HOST": "127.0.0.1",
-                "PORT": str(free_port()),
-                **environment,
-            },
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        output = (started.stdout + started.stderr).strip().splitlines()
-        assert started.returncode == 1, (variable, started.returncode, output)
-        assert len(output) == 1 and variable in output[0], (variable, output)
-        assert "Traceback" not in output[0] and SECRET not in output[0]
+        cases["APP_LEGACY_APP"] = {"APP_LEGACY_APP": "nowhere:app"}
+    exit_code = documented_startup_failure(project)
+    with taken:
+        for variable, environment in cases.items():
+            refused_start(project, variable, environment, exit_code)
+
+
+def refused_start(
+    project: Path, variable: str, environment: Mapping[str, str], exit_code: int
+) -> None:
+    """The Dockerfile's CMD with ``environment`` exits ``exit_code`` with one line naming
+    ``variable``."""
+    started = subprocess.run(
+        dockerfile_instruction(project, "CMD"),
+        cwd=project,
+        env={
+            **service_env(project),
+            "HOST": "127.0.0.1",
+            "PORT": str(free_port()),
+            **environment,
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    output = (started.stdout + started.stderr).strip().splitlines()
+    assert started.returncode == exit_code, (variable, started.returncode, output)
+    assert len(output) == 1 and variable in output[0], (variable, output)
+    assert "Traceback" not in output[0] and SECRET not in output[0]
 
 
 # Every server plan the engine can choose (see test_shutdown.py for the same list).
