@@ -142,11 +142,29 @@ class Platform:
     proxy: Proxy | None = None
     # The port clients are sent to (Service targetPort, the published port).
     service_port: int = 0
+    # The app's CPU (cores) and memory (MiB) limits, where the platform sets them.
+    limits: tuple[float, int] | None = None
 
 
 def _kustomize(project: Path) -> list[dict[str, Any]]:
     built = run(["kubectl", "kustomize", "deploy/kubernetes"], project)
     return [doc for doc in yaml.safe_load_all(built) if doc]
+
+
+def _quantity(value: str | float, units: dict[str, float]) -> float:
+    """A CPU or memory amount as a number, in the unit ``units`` maps to 1."""
+    match = re.fullmatch(r"([\d.]+)([A-Za-z]*)", str(value))
+    assert match and match.group(2) in units, f"not a known quantity: {value}"
+    return float(match.group(1)) * units[match.group(2)]
+
+
+CORES: dict[str, float] = {"": 1, "m": 0.001}
+# Kubernetes' units, and Compose's (which counts M as 1024 KiB, as Docker does).
+MIB: dict[str, float] = {"Mi": 1, "Gi": 1024, "M": 1, "G": 1024}
+
+
+def _limits(cpu: str | float, memory: str) -> tuple[float, int]:
+    return _quantity(cpu, CORES), int(_quantity(memory, MIB))
 
 
 def _seconds(value: str) -> float:
@@ -199,6 +217,7 @@ def read_kubernetes(project: Path) -> Platform:
         health_attempts=container["livenessProbe"]["failureThreshold"],
         proxy=_kubernetes_proxy(containers.pop("nginx", None), pod["volumes"], config_maps),
         service_port=_service_port(docs["Service"], pod["containers"]),
+        limits=_limits(**container["resources"]["limits"]),
     )
 
 
@@ -249,7 +268,13 @@ def read_compose(project: Path) -> Platform:
         health_attempts=health["retries"],
         proxy=_compose_proxy(project, services.get("nginx")),
         service_port=int(published.rpartition(":")[2]),
+        limits=_compose_limits(service),
     )
+
+
+def _compose_limits(service: dict[str, Any]) -> tuple[float, int] | None:
+    limits = service.get("deploy", {}).get("resources", {}).get("limits")
+    return None if limits is None else _limits(limits["cpus"], limits["memory"])
 
 
 def _compose_proxy(project: Path, service: dict[str, Any] | None) -> Proxy | None:
@@ -335,6 +360,11 @@ def contract_problems(platform: Platform, project: Path) -> list[str]:
             expected = (int(env["WEB_LIVENESS_PORT"]), "/livez")
         if (probe.port, probe.path) != expected:
             problems.append(f"probe {probe.name} asks {probe.port}{probe.path}, not {expected}")
+    if platform.image is not None:  # a container platform: it limits what the app may use
+        planned = yaml.safe_load((project / ".copier-answers.yml").read_text())["deploy"]
+        limits = (float(planned["cpu"]), int(planned["memory_mib"]))
+        if platform.limits != limits:
+            problems.append(f"limits {platform.limits} are not the plan's {limits}")
     if platform.image is not None and "/tmp" not in platform.writable:
         problems.append(f"writable paths {platform.writable} do not include /tmp")
     said, said_clients = adr_ports(project)
@@ -634,6 +664,17 @@ BROKEN = [
     ),
     pytest.param(
         "compose", "compose.yaml", 'user: "10001:10001"', 'user: "0:0"', "root", id="compose-root"
+    ),
+    pytest.param(
+        "compose", "compose.yaml", "memory: 640M", "memory: 64M", "limits", id="compose-memory"
+    ),
+    pytest.param(
+        "kubernetes",
+        K8S + "deployment.yaml",
+        "memory: 384Mi",
+        "memory: 256Mi",
+        "limits",
+        id="k8s-memory",
     ),
     pytest.param(
         "compose",
