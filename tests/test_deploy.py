@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -186,12 +187,10 @@ def read_kubernetes(project: Path) -> Platform:
         env |= config_maps[source["configMapRef"]["name"]]
     context = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
     probes = []
-    health: list[str] = []
     for name in ("startupProbe", "livenessProbe", "readinessProbe"):
         probe = container[name]
-        if "exec" in probe:  # the liveness port asked from inside the container
-            health = probe["exec"]["command"]
-            continue
+        # Over HTTP on every plan: an exec probe starts a process in the container each time.
+        assert "httpGet" in probe, f"{name} is not an HTTP probe: {probe}"
         probes.append(
             HttpProbe(
                 name,
@@ -212,9 +211,6 @@ def read_kubernetes(project: Path) -> Platform:
         + startup["periodSeconds"] * startup["failureThreshold"],
         writable=tuple(mount["mountPath"] for mount in container["volumeMounts"]),
         probes=tuple(probes),
-        health_command=health,
-        health_timeout_s=container["livenessProbe"]["timeoutSeconds"],
-        health_attempts=container["livenessProbe"]["failureThreshold"],
         proxy=_kubernetes_proxy(containers.pop("nginx", None), pod["volumes"], config_maps),
         service_port=_service_port(docs["Service"], pod["containers"]),
         limits=_limits(**container["resources"]["limits"]),
@@ -432,6 +428,13 @@ def _attempts(label: str, attempts: int, check: Callable[[], T]) -> T:
     raise AssertionError(f"{label}: no attempt")
 
 
+def pod_address() -> str:
+    """This machine's address on its network, as a pod's IP is to the kubelet."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect(("192.0.2.1", 9))  # picks the route's source address; sends nothing
+        return str(sock.getsockname()[0])
+
+
 def exercise(platform: Platform, project: Path, framework: Framework) -> Shutdown:
     """Start, probe and SIGTERM the service under load exactly as ``platform`` declares it."""
     mapped = PortMap()
@@ -450,6 +453,13 @@ def exercise(platform: Platform, project: Path, framework: Framework) -> Shutdow
             # nginx started as the artefact describes, in front of the app's loopback port.
             nginx = front_proxy(project, server.port, Path(env["TMPDIR"]) / "nginx")
             mapped.ports[platform.proxy.listen_port] = stack.enter_context(nginx)
+        if platform.probes and env.get("HOST") == "127.0.0.1":
+            # The kubelet asks the pod's address: the liveness port must answer there while
+            # the app's own port stays on loopback, behind nginx.
+            address = pod_address()
+            assert get(f"http://{address}:{env['WEB_LIVENESS_PORT']}/livez")[0] == 200
+            with pytest.raises(OSError):
+                socket.create_connection((address, server.port), timeout=2).close()
         for probe in platform.probes:
             url = f"http://127.0.0.1:{mapped(probe.port)}{probe.path}"
             label = f"{probe.name} {probe.port}{probe.path}"

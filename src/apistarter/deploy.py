@@ -59,6 +59,9 @@ PROXY_MEMORY_MIB = 64
 PROXY_STOP_SIGNAL = "SIGQUIT"
 # The app behind the proxy listens on loopback only: clients reach it through nginx.
 PROXIED_HOST = "127.0.0.1"
+# The liveness port still listens on every interface there: the kubelet probes the pod's
+# address over HTTP (not a process started in the container for each probe).
+LIVENESS_HOST = "0.0.0.0"  # noqa: S104 - the pod's or container's own interfaces
 
 
 class Probe(BaseModel):
@@ -173,6 +176,7 @@ def plan_env(plan: ServerPlan) -> dict[str, str]:
         }
     if proxy is not None:
         env["HOST"] = PROXIED_HOST
+        env["WEB_LIVENESS_HOST"] = LIVENESS_HOST
     return env
 
 
