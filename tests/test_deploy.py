@@ -282,7 +282,7 @@ def _compose_proxy(project: Path, service: dict[str, Any] | None) -> Proxy | Non
     source, _, options = volume.partition(":")
     assert options.endswith(":ro"), volume
     config = (project / source).read_text()
-    listen = re.search(r"\blisten (\d+);", config)
+    listen = re.search(r"\blisten (\d+)\b", config)
     assert listen, config
     return Proxy(config=config, listen_port=int(listen.group(1)))
 
@@ -371,7 +371,7 @@ def contract_problems(platform: Platform, project: Path) -> list[str]:
     listens = [
         int(port)
         for conf in project.glob("deploy/**/nginx.conf")
-        for port in re.findall(r"\blisten (\d+);", conf.read_text())
+        for port in re.findall(r"\blisten (\d+)\b", conf.read_text())
     ]
     if said_clients != (listens[0] if listens else None):
         problems.append(f"the ADR names client port {said_clients}, nginx listens on {listens}")

@@ -8,11 +8,14 @@ normal client sees meanwhile is checked with correctness deadlines, not timings.
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 import http.client
 import json
 import os
 import re
+import resource
 import socket
 import subprocess
 import threading
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from apistarter.questions import Framework
 
@@ -265,10 +269,12 @@ class Deployed:
 
 
 @contextlib.contextmanager
-def served_as_deployed(project: Path, workdir: Path) -> Iterator[Deployed]:
-    """The Dockerfile's CMD, behind nginx where the plan puts it in front."""
+def served_as_deployed(
+    project: Path, workdir: Path, env: Mapping[str, str] | None = None
+) -> Iterator[Deployed]:
+    """The Dockerfile's CMD (with ``env``), behind nginx where the plan puts it in front."""
     with contextlib.ExitStack() as stack:
-        server = stack.enter_context(serve(project, dockerfile_instruction(project, "CMD")))
+        server = stack.enter_context(serve(project, dockerfile_instruction(project, "CMD"), env))
         deployed = Deployed(server, server.port, (server.process.pid,))
         if any(project.glob("deploy/**/nginx.conf")):  # the plan puts a proxy in front
             proxy = front_proxy(project, server.port, workdir / "nginx")
@@ -363,6 +369,42 @@ def test_front_proxy_refuses_in_the_service_error_shape(project: Path, tmp_path:
     assert json.loads(answers[413][2])["error"]["type"] == expected["error"]["type"]
 
 
+def head_of(total: int, line_bytes: int) -> bytes:
+    """A GET /livez request head of ``total`` bytes, in header lines of ``line_bytes``."""
+    head = b"GET /livez HTTP/1.1\r\nHost: x\r\n"
+    while len(head) + 2 < total:
+        name = b"X-Fill-%d: " % head.count(b"\r\n")
+        room = total - 2 - len(head)
+        length = room if room < line_bytes + len(name) + 3 else line_bytes
+        head += name + b"a" * (length - len(name) - 2) + b"\r\n"
+    head += b"\r\n"
+    assert len(head) == total, (len(head), total)
+    return head
+
+
+# Header lines a head is made of: many short ones, long cookies, one bearer token.
+HEAD_LAYOUTS = (200, 1700, 20_000)
+
+
+@pytest.mark.parametrize(("framework", "answers"), PROXIED_PLANS)
+def test_the_proxy_bounds_a_head_at_the_documented_total(project: Path, tmp_path: Path) -> None:
+    plan = yaml.safe_load((project / ".copier-answers.yml").read_text())["server"]
+    proxy = plan["front_proxy"]
+    # What nginx's buffers hold: the documented limit (WEB_MAX_HEADER_BYTES), no more.
+    passes = proxy["header_buffers"] * proxy["header_buffer_bytes"]
+    total = proxy["client_header_buffer_bytes"] + passes
+    assert total == plan["max_header_bytes"]
+    # A line moves whole into the large buffers, so a head that fits them always passes.
+    with served_as_deployed(project, tmp_path) as deployed:
+        answered = {
+            (size, layout): exchange(deployed.port, head_of(size, layout))[0]
+            for size in (passes, total + 1)
+            for layout in HEAD_LAYOUTS
+        }
+    expected = {(size, layout): 200 if size == passes else 431 for size, layout in answered}
+    assert answered == expected
+
+
 @pytest.mark.parametrize(("framework", "answers"), PROXIED_PLANS)
 def test_the_id_a_caller_gets_from_the_proxy_is_the_one_the_app_logs(
     project: Path, tmp_path: Path
@@ -387,6 +429,62 @@ def test_the_id_a_caller_gets_from_the_proxy_is_the_one_the_app_logs(
                 break
             time.sleep(0.1)
     assert answered <= logged, (answered, logged)
+
+
+# Clients that connect at once, each sending one request.
+BURST = 2000
+BURST_DEADLINE_S = 120
+
+
+async def _one_request(port: int) -> str:
+    """The status a new connection's request got, or how the connection failed."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        status_line = await reader.readline()
+        writer.close()
+    except ConnectionResetError:
+        return "reset"
+    except OSError as error:
+        return type(error).__name__
+    return status_line.split(b" ")[1].decode() if status_line.count(b" ") >= 2 else "closed"
+
+
+async def burst(port: int, count: int) -> collections.Counter[str]:
+    """``count`` connections opened at once, each with one request: how each ended."""
+    requests = asyncio.gather(*(_one_request(port) for _ in range(count)))
+    return collections.Counter(await asyncio.wait_for(requests, BURST_DEADLINE_S))
+
+
+@contextlib.contextmanager
+def open_files(needed: int) -> Iterator[None]:
+    """This process (and the servers it starts) may open ``needed`` files, up to the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip(f"{needed} open files needed, the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, needed), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.parametrize(
+    ("framework", "answers"),
+    [*PROXIED_PLANS, pytest.param("flask", {"workload": "cpu-bound"}, id="flask-sync")],
+)
+def test_a_burst_of_connections_through_the_proxy_is_queued_not_reset(
+    project: Path, tmp_path: Path
+) -> None:
+    # The app's backlog as the deploy artefacts set it (nginx opens a connection to the
+    # app for every client it holds); the kernel caps any backlog at net.core.somaxconn.
+    deployed_env = yaml.safe_load((project / ".copier-answers.yml").read_text())["deploy"]["env"]
+    env = {"WEB_BACKLOG": deployed_env["WEB_BACKLOG"]}
+    # Each client is a descriptor here, and two in nginx (its side and the app's).
+    with open_files(4 * BURST), served_as_deployed(project, tmp_path, env) as deployed:
+        ended = asyncio.run(burst(deployed.port, BURST))
+    assert ended == {"200": BURST}, ended
 
 
 SECRET = "s3cr3t-value"  # noqa: S105 - a value that must never show up
