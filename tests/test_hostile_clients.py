@@ -16,6 +16,7 @@ import json
 import os
 import re
 import resource
+import select
 import socket
 import subprocess
 import threading
@@ -27,6 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from apistarter.deploy import LIVENESS
 from apistarter.questions import Framework
 
 from .harness import (
@@ -48,6 +50,8 @@ pytestmark = pytest.mark.slow
 # A probe or a normal request must be answered within these, attack or not.
 PROBE_DEADLINE_S = 1.0
 REQUEST_DEADLINE_S = 2.0
+# The platform's own limit: Kubernetes' liveness probe gives up after this (deploy.py).
+PROBE_TIMEOUT_S = LIVENESS.timeout_s
 
 
 class Attackers:
@@ -97,6 +101,26 @@ class Attackers:
                             sock.send(bytes([byte]))
                         except OSError:
                             break
+
+        self._spawn(run, count)
+
+    def flood(self, port: int, count: int, every_s: float = 1.0) -> None:
+        """Clients that trickle a request head a byte every ``every_s`` and connect again
+        as soon as the server drops them (or answers them)."""
+
+        def run() -> None:
+            while not self._stop.is_set():
+                sock = self._connect(port)
+                if sock is None:
+                    self._stop.wait(0.05)
+                    continue
+                with sock, contextlib.suppress(OSError):
+                    sock.send(b"G")
+                    # Readable means answered or closed: either way, straight back in.
+                    while not select.select([sock], [], [], every_s)[0]:
+                        if self._stop.is_set():
+                            return
+                        sock.send(b"E")
 
         self._spawn(run, count)
 
@@ -179,6 +203,28 @@ def test_liveness_port_answers_whatever_other_clients_do(project: Path) -> None:
             time.sleep(0.2)
     late = [(status, round(took, 2)) for status, took in probes if status != 200 or took > 1]
     assert not late, f"probes failed or took over {PROBE_DEADLINE_S} s: {late}"
+
+
+# Connections from one client, and the probes asked meanwhile (one every PROBE_EVERY_S).
+FLOOD = 300
+FLOOD_PROBES = 15
+PROBE_EVERY_S = 0.5
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_fresh_probe_is_answered_during_a_connection_flood(project: Path) -> None:
+    liveness_port = free_port()
+    env = {"WEB_LIVENESS_PORT": str(liveness_port)}
+    url = f"http://127.0.0.1:{liveness_port}/livez"
+    with serve(project, dockerfile_instruction(project, "CMD"), env), attackers() as crowd:
+        crowd.flood(liveness_port, FLOOD)
+        time.sleep(2)  # every attacker connected, and dropped and back at least once
+        probes = []
+        for _ in range(FLOOD_PROBES):
+            probes.append(timed_get(url, PROBE_TIMEOUT_S))
+            time.sleep(PROBE_EVERY_S)
+    failed = [(status, round(took, 2)) for status, took in probes if status != 200]
+    assert not failed, f"{len(failed)} of {FLOOD_PROBES} probes failed: {failed}"
 
 
 def cpu_s(sessions: tuple[int, ...]) -> float:
