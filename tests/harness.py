@@ -366,7 +366,7 @@ def front_proxy(project: Path, upstream_port: int, workdir: Path) -> Iterator[in
     (path,) = project.glob("deploy/**/nginx.conf")
     conf = path.read_text()
     port = free_port()
-    conf, listens = re.subn(r"\blisten \d+;", f"listen 127.0.0.1:{port};", conf)
+    conf, listens = re.subn(r"\blisten \d+\b", f"listen 127.0.0.1:{port}", conf)
     conf, upstreams = re.subn(
         r"server 127\.0\.0\.1:\d+;", f"server 127.0.0.1:{upstream_port};", conf
     )

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -142,11 +143,29 @@ class Platform:
     proxy: Proxy | None = None
     # The port clients are sent to (Service targetPort, the published port).
     service_port: int = 0
+    # The app's CPU (cores) and memory (MiB) limits, where the platform sets them.
+    limits: tuple[float, int] | None = None
 
 
 def _kustomize(project: Path) -> list[dict[str, Any]]:
     built = run(["kubectl", "kustomize", "deploy/kubernetes"], project)
     return [doc for doc in yaml.safe_load_all(built) if doc]
+
+
+def _quantity(value: str | float, units: dict[str, float]) -> float:
+    """A CPU or memory amount as a number, in the unit ``units`` maps to 1."""
+    match = re.fullmatch(r"([\d.]+)([A-Za-z]*)", str(value))
+    assert match and match.group(2) in units, f"not a known quantity: {value}"
+    return float(match.group(1)) * units[match.group(2)]
+
+
+CORES: dict[str, float] = {"": 1, "m": 0.001}
+# Kubernetes' units, and Compose's (which counts M as 1024 KiB, as Docker does).
+MIB: dict[str, float] = {"Mi": 1, "Gi": 1024, "M": 1, "G": 1024}
+
+
+def _limits(cpu: str | float, memory: str) -> tuple[float, int]:
+    return _quantity(cpu, CORES), int(_quantity(memory, MIB))
 
 
 def _seconds(value: str) -> float:
@@ -168,12 +187,10 @@ def read_kubernetes(project: Path) -> Platform:
         env |= config_maps[source["configMapRef"]["name"]]
     context = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
     probes = []
-    health: list[str] = []
     for name in ("startupProbe", "livenessProbe", "readinessProbe"):
         probe = container[name]
-        if "exec" in probe:  # the liveness port asked from inside the container
-            health = probe["exec"]["command"]
-            continue
+        # Over HTTP on every plan: an exec probe starts a process in the container each time.
+        assert "httpGet" in probe, f"{name} is not an HTTP probe: {probe}"
         probes.append(
             HttpProbe(
                 name,
@@ -194,11 +211,9 @@ def read_kubernetes(project: Path) -> Platform:
         + startup["periodSeconds"] * startup["failureThreshold"],
         writable=tuple(mount["mountPath"] for mount in container["volumeMounts"]),
         probes=tuple(probes),
-        health_command=health,
-        health_timeout_s=container["livenessProbe"]["timeoutSeconds"],
-        health_attempts=container["livenessProbe"]["failureThreshold"],
         proxy=_kubernetes_proxy(containers.pop("nginx", None), pod["volumes"], config_maps),
         service_port=_service_port(docs["Service"], pod["containers"]),
+        limits=_limits(**container["resources"]["limits"]),
     )
 
 
@@ -249,7 +264,13 @@ def read_compose(project: Path) -> Platform:
         health_attempts=health["retries"],
         proxy=_compose_proxy(project, services.get("nginx")),
         service_port=int(published.rpartition(":")[2]),
+        limits=_compose_limits(service),
     )
+
+
+def _compose_limits(service: dict[str, Any]) -> tuple[float, int] | None:
+    limits = service.get("deploy", {}).get("resources", {}).get("limits")
+    return None if limits is None else _limits(limits["cpus"], limits["memory"])
 
 
 def _compose_proxy(project: Path, service: dict[str, Any] | None) -> Proxy | None:
@@ -261,7 +282,7 @@ def _compose_proxy(project: Path, service: dict[str, Any] | None) -> Proxy | Non
     source, _, options = volume.partition(":")
     assert options.endswith(":ro"), volume
     config = (project / source).read_text()
-    listen = re.search(r"\blisten (\d+);", config)
+    listen = re.search(r"\blisten (\d+)\b", config)
     assert listen, config
     return Proxy(config=config, listen_port=int(listen.group(1)))
 
@@ -335,6 +356,11 @@ def contract_problems(platform: Platform, project: Path) -> list[str]:
             expected = (int(env["WEB_LIVENESS_PORT"]), "/livez")
         if (probe.port, probe.path) != expected:
             problems.append(f"probe {probe.name} asks {probe.port}{probe.path}, not {expected}")
+    if platform.image is not None:  # a container platform: it limits what the app may use
+        planned = yaml.safe_load((project / ".copier-answers.yml").read_text())["deploy"]
+        limits = (float(planned["cpu"]), int(planned["memory_mib"]))
+        if platform.limits != limits:
+            problems.append(f"limits {platform.limits} are not the plan's {limits}")
     if platform.image is not None and "/tmp" not in platform.writable:
         problems.append(f"writable paths {platform.writable} do not include /tmp")
     said, said_clients = adr_ports(project)
@@ -345,7 +371,7 @@ def contract_problems(platform: Platform, project: Path) -> list[str]:
     listens = [
         int(port)
         for conf in project.glob("deploy/**/nginx.conf")
-        for port in re.findall(r"\blisten (\d+);", conf.read_text())
+        for port in re.findall(r"\blisten (\d+)\b", conf.read_text())
     ]
     if said_clients != (listens[0] if listens else None):
         problems.append(f"the ADR names client port {said_clients}, nginx listens on {listens}")
@@ -402,6 +428,13 @@ def _attempts(label: str, attempts: int, check: Callable[[], T]) -> T:
     raise AssertionError(f"{label}: no attempt")
 
 
+def pod_address() -> str:
+    """This machine's address on its network, as a pod's IP is to the kubelet."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect(("192.0.2.1", 9))  # picks the route's source address; sends nothing
+        return str(sock.getsockname()[0])
+
+
 def exercise(platform: Platform, project: Path, framework: Framework) -> Shutdown:
     """Start, probe and SIGTERM the service under load exactly as ``platform`` declares it."""
     mapped = PortMap()
@@ -420,6 +453,13 @@ def exercise(platform: Platform, project: Path, framework: Framework) -> Shutdow
             # nginx started as the artefact describes, in front of the app's loopback port.
             nginx = front_proxy(project, server.port, Path(env["TMPDIR"]) / "nginx")
             mapped.ports[platform.proxy.listen_port] = stack.enter_context(nginx)
+        if platform.probes and env.get("HOST") == "127.0.0.1":
+            # The kubelet asks the pod's address: the liveness port must answer there while
+            # the app's own port stays on loopback, behind nginx.
+            address = pod_address()
+            assert get(f"http://{address}:{env['WEB_LIVENESS_PORT']}/livez")[0] == 200
+            with pytest.raises(OSError):
+                socket.create_connection((address, server.port), timeout=2).close()
         for probe in platform.probes:
             url = f"http://127.0.0.1:{mapped(probe.port)}{probe.path}"
             label = f"{probe.name} {probe.port}{probe.path}"
@@ -634,6 +674,17 @@ BROKEN = [
     ),
     pytest.param(
         "compose", "compose.yaml", 'user: "10001:10001"', 'user: "0:0"', "root", id="compose-root"
+    ),
+    pytest.param(
+        "compose", "compose.yaml", "memory: 640M", "memory: 64M", "limits", id="compose-memory"
+    ),
+    pytest.param(
+        "kubernetes",
+        K8S + "deployment.yaml",
+        "memory: 384Mi",
+        "memory: 256Mi",
+        "limits",
+        id="k8s-memory",
     ),
     pytest.param(
         "compose",

@@ -8,10 +8,15 @@ normal client sees meanwhile is checked with correctness deadlines, not timings.
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 import http.client
 import json
 import os
+import re
+import resource
+import select
 import socket
 import subprocess
 import threading
@@ -21,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
+from apistarter.deploy import LIVENESS
 from apistarter.questions import Framework
 
 from .harness import (
@@ -43,6 +50,8 @@ pytestmark = pytest.mark.slow
 # A probe or a normal request must be answered within these, attack or not.
 PROBE_DEADLINE_S = 1.0
 REQUEST_DEADLINE_S = 2.0
+# The platform's own limit: Kubernetes' liveness probe gives up after this (deploy.py).
+PROBE_TIMEOUT_S = LIVENESS.timeout_s
 
 
 class Attackers:
@@ -92,6 +101,26 @@ class Attackers:
                             sock.send(bytes([byte]))
                         except OSError:
                             break
+
+        self._spawn(run, count)
+
+    def flood(self, port: int, count: int, every_s: float = 1.0) -> None:
+        """Clients that trickle a request head a byte every ``every_s`` and connect again
+        as soon as the server drops them (or answers them)."""
+
+        def run() -> None:
+            while not self._stop.is_set():
+                sock = self._connect(port)
+                if sock is None:
+                    self._stop.wait(0.05)
+                    continue
+                with sock, contextlib.suppress(OSError):
+                    sock.send(b"G")
+                    # Readable means answered or closed: either way, straight back in.
+                    while not select.select([sock], [], [], every_s)[0]:
+                        if self._stop.is_set():
+                            return
+                        sock.send(b"E")
 
         self._spawn(run, count)
 
@@ -174,6 +203,28 @@ def test_liveness_port_answers_whatever_other_clients_do(project: Path) -> None:
             time.sleep(0.2)
     late = [(status, round(took, 2)) for status, took in probes if status != 200 or took > 1]
     assert not late, f"probes failed or took over {PROBE_DEADLINE_S} s: {late}"
+
+
+# Connections from one client, and the probes asked meanwhile (one every PROBE_EVERY_S).
+FLOOD = 300
+FLOOD_PROBES = 15
+PROBE_EVERY_S = 0.5
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_fresh_probe_is_answered_during_a_connection_flood(project: Path) -> None:
+    liveness_port = free_port()
+    env = {"WEB_LIVENESS_PORT": str(liveness_port)}
+    url = f"http://127.0.0.1:{liveness_port}/livez"
+    with serve(project, dockerfile_instruction(project, "CMD"), env), attackers() as crowd:
+        crowd.flood(liveness_port, FLOOD)
+        time.sleep(2)  # every attacker connected, and dropped and back at least once
+        probes = []
+        for _ in range(FLOOD_PROBES):
+            probes.append(timed_get(url, PROBE_TIMEOUT_S))
+            time.sleep(PROBE_EVERY_S)
+    failed = [(status, round(took, 2)) for status, took in probes if status != 200]
+    assert not failed, f"{len(failed)} of {FLOOD_PROBES} probes failed: {failed}"
 
 
 def cpu_s(sessions: tuple[int, ...]) -> float:
@@ -264,10 +315,12 @@ class Deployed:
 
 
 @contextlib.contextmanager
-def served_as_deployed(project: Path, workdir: Path) -> Iterator[Deployed]:
-    """The Dockerfile's CMD, behind nginx where the plan puts it in front."""
+def served_as_deployed(
+    project: Path, workdir: Path, env: Mapping[str, str] | None = None
+) -> Iterator[Deployed]:
+    """The Dockerfile's CMD (with ``env``), behind nginx where the plan puts it in front."""
     with contextlib.ExitStack() as stack:
-        server = stack.enter_context(serve(project, dockerfile_instruction(project, "CMD")))
+        server = stack.enter_context(serve(project, dockerfile_instruction(project, "CMD"), env))
         deployed = Deployed(server, server.port, (server.process.pid,))
         if any(project.glob("deploy/**/nginx.conf")):  # the plan puts a proxy in front
             proxy = front_proxy(project, server.port, workdir / "nginx")
@@ -362,6 +415,42 @@ def test_front_proxy_refuses_in_the_service_error_shape(project: Path, tmp_path:
     assert json.loads(answers[413][2])["error"]["type"] == expected["error"]["type"]
 
 
+def head_of(total: int, line_bytes: int) -> bytes:
+    """A GET /livez request head of ``total`` bytes, in header lines of ``line_bytes``."""
+    head = b"GET /livez HTTP/1.1\r\nHost: x\r\n"
+    while len(head) + 2 < total:
+        name = b"X-Fill-%d: " % head.count(b"\r\n")
+        room = total - 2 - len(head)
+        length = room if room < line_bytes + len(name) + 3 else line_bytes
+        head += name + b"a" * (length - len(name) - 2) + b"\r\n"
+    head += b"\r\n"
+    assert len(head) == total, (len(head), total)
+    return head
+
+
+# Header lines a head is made of: many short ones, long cookies, one bearer token.
+HEAD_LAYOUTS = (200, 1700, 20_000)
+
+
+@pytest.mark.parametrize(("framework", "answers"), PROXIED_PLANS)
+def test_the_proxy_bounds_a_head_at_the_documented_total(project: Path, tmp_path: Path) -> None:
+    plan = yaml.safe_load((project / ".copier-answers.yml").read_text())["server"]
+    proxy = plan["front_proxy"]
+    # What nginx's buffers hold: the documented limit (WEB_MAX_HEADER_BYTES), no more.
+    passes = proxy["header_buffers"] * proxy["header_buffer_bytes"]
+    total = proxy["client_header_buffer_bytes"] + passes
+    assert total == plan["max_header_bytes"]
+    # A line moves whole into the large buffers, so a head that fits them always passes.
+    with served_as_deployed(project, tmp_path) as deployed:
+        answered = {
+            (size, layout): exchange(deployed.port, head_of(size, layout))[0]
+            for size in (passes, total + 1)
+            for layout in HEAD_LAYOUTS
+        }
+    expected = {(size, layout): 200 if size == passes else 431 for size, layout in answered}
+    assert answered == expected
+
+
 @pytest.mark.parametrize(("framework", "answers"), PROXIED_PLANS)
 def test_the_id_a_caller_gets_from_the_proxy_is_the_one_the_app_logs(
     project: Path, tmp_path: Path
@@ -388,6 +477,62 @@ def test_the_id_a_caller_gets_from_the_proxy_is_the_one_the_app_logs(
     assert answered <= logged, (answered, logged)
 
 
+# Clients that connect at once, each sending one request.
+BURST = 2000
+BURST_DEADLINE_S = 120
+
+
+async def _one_request(port: int) -> str:
+    """The status a new connection's request got, or how the connection failed."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        status_line = await reader.readline()
+        writer.close()
+    except ConnectionResetError:
+        return "reset"
+    except OSError as error:
+        return type(error).__name__
+    return status_line.split(b" ")[1].decode() if status_line.count(b" ") >= 2 else "closed"
+
+
+async def burst(port: int, count: int) -> collections.Counter[str]:
+    """``count`` connections opened at once, each with one request: how each ended."""
+    requests = asyncio.gather(*(_one_request(port) for _ in range(count)))
+    return collections.Counter(await asyncio.wait_for(requests, BURST_DEADLINE_S))
+
+
+@contextlib.contextmanager
+def open_files(needed: int) -> Iterator[None]:
+    """This process (and the servers it starts) may open ``needed`` files, up to the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip(f"{needed} open files needed, the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, needed), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.parametrize(
+    ("framework", "answers"),
+    [*PROXIED_PLANS, pytest.param("flask", {"workload": "cpu-bound"}, id="flask-sync")],
+)
+def test_a_burst_of_connections_through_the_proxy_is_queued_not_reset(
+    project: Path, tmp_path: Path
+) -> None:
+    # The app's backlog as the deploy artefacts set it (nginx opens a connection to the
+    # app for every client it holds); the kernel caps any backlog at net.core.somaxconn.
+    deployed_env = yaml.safe_load((project / ".copier-answers.yml").read_text())["deploy"]["env"]
+    env = {"WEB_BACKLOG": deployed_env["WEB_BACKLOG"]}
+    # Each client is a descriptor here, and two in nginx (its side and the app's).
+    with open_files(4 * BURST), served_as_deployed(project, tmp_path, env) as deployed:
+        ended = asyncio.run(burst(deployed.port, BURST))
+    assert ended == {"200": BURST}, ended
+
+
 SECRET = "s3cr3t-value"  # noqa: S105 - a value that must never show up
 INVALID_SETTINGS = {
     "PORT": {"PORT": "abc"},
@@ -396,40 +541,69 @@ INVALID_SETTINGS = {
     "WEB_GRACEFUL_TIMEOUT": {"WEB_GRACEFUL_TIMEOUT": "3", "WEB_SHUTDOWN_DELAY": "5"},
     "APP_DOWNSTREAM_URL": {"APP_DOWNSTREAM_URL": f"postgres://orders:{SECRET}@db:5432/x"},
 }
-# A worker class that cannot serve the app, for a plan that runs Gunicorn.
+# Each server (Uvicorn alone, Gunicorn with 2 workers of each kind), with a worker class
+# that cannot serve its app.
 WRONG_WORKER_CLASS = [
-    pytest.param("fastapi", {"deploy": "vm"}, "sync", id="fastapi"),
-    pytest.param("flask", {}, "uvicorn_worker.UvicornWorker", id="flask"),
-    pytest.param("hybrid", {"deploy": "vm"}, "gthread", id="hybrid"),
+    pytest.param("fastapi", {"deploy": "kubernetes"}, "sync", id="fastapi-uvicorn"),
+    pytest.param("fastapi", {"deploy": "vm", "cpus": 2}, "sync", id="fastapi-gunicorn"),
+    pytest.param("flask", {"cpus": 2}, "uvicorn_worker.UvicornWorker", id="flask-gunicorn"),
+    pytest.param("hybrid", {"deploy": "kubernetes"}, "gthread", id="hybrid-uvicorn"),
+    pytest.param("hybrid", {"deploy": "vm", "cpus": 2}, "gthread", id="hybrid-gunicorn"),
 ]
+
+
+def documented_startup_failure(project: Path) -> int:
+    """The exit code the generated README gives a refused start."""
+    found = re.search(r"exit\s+code\s+(\d+)", (project / "README.md").read_text())
+    assert found, "the README does not say how a refused start exits"
+    return int(found[1])
 
 
 @pytest.mark.parametrize(("framework", "answers", "wrong_worker"), WRONG_WORKER_CLASS)
 def test_settings_that_cannot_work_stop_the_start_with_one_line(
     framework: Framework, project: Path, wrong_worker: str
 ) -> None:
-    cases = {**INVALID_SETTINGS, "WEB_WORKER_CLASS": {"WEB_WORKER_CLASS": wrong_worker}}
+    taken = socket.socket()  # a liveness port that another process listens on
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    cases = {
+        **INVALID_SETTINGS,
+        "WEB_WORKER_CLASS": {"WEB_WORKER_CLASS": wrong_worker},
+        "APP_LOG_LEVEL": {"APP_LOG_LEVEL": "LOUD"},
+        "WEB_LIVENESS_PORT": {"WEB_LIVENESS_PORT": str(taken.getsockname()[1])},
+    }
     if framework == "hybrid":
         cases["APP_LEGACY_PREFIX"] = {"APP_LEGACY_PREFIX": "/"}
-    for variable, environment in cases.items():
-        started = subprocess.run(
-            dockerfile_instruction(project, "CMD"),
-            cwd=project,
-            env={
-                **service_env(project),
-                "HOST": "127.0.0.1",
-                "PORT": str(free_port()),
-                **environment,
-            },
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        output = (started.stdout + started.stderr).strip().splitlines()
-        assert started.returncode == 1, (variable, started.returncode, output)
-        assert len(output) == 1 and variable in output[0], (variable, output)
-        assert "Traceback" not in output[0] and SECRET not in output[0]
+        cases["APP_LEGACY_APP"] = {"APP_LEGACY_APP": "nowhere:app"}
+    exit_code = documented_startup_failure(project)
+    with taken:
+        for variable, environment in cases.items():
+            refused_start(project, variable, environment, exit_code)
+
+
+def refused_start(
+    project: Path, variable: str, environment: Mapping[str, str], exit_code: int
+) -> None:
+    """The Dockerfile's CMD with ``environment`` exits ``exit_code`` with one line naming
+    ``variable``."""
+    started = subprocess.run(
+        dockerfile_instruction(project, "CMD"),
+        cwd=project,
+        env={
+            **service_env(project),
+            "HOST": "127.0.0.1",
+            "PORT": str(free_port()),
+            **environment,
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    output = (started.stdout + started.stderr).strip().splitlines()
+    assert started.returncode == exit_code, (variable, started.returncode, output)
+    assert len(output) == 1 and variable in output[0], (variable, output)
+    assert "Traceback" not in output[0] and SECRET not in output[0]
 
 
 # Every server plan the engine can choose (see test_shutdown.py for the same list).
@@ -471,13 +645,14 @@ SAME_ANSWER_PLANS = [
 def test_every_framework_answers_alike(framework: Framework, project: Path) -> None:
     with serve(project, dockerfile_instruction(project, "CMD")) as server:
         base = server.base_url
-        # Redirects never point at the host a client claims to be.
+        # Redirects never point at the host a client claims to be, in a header or a body.
+        evil = {"Host": "evil.example"}
         redirects = []
         for path in ("/docs", "/docs/", "/v1/items/"):
-            status, headers, _ = http_request(base, "GET", path, headers={"Host": "evil.example"})
+            status, headers, body = http_request(base, "GET", path, headers=evil)
             if 300 <= status < 400:
-                redirects.append(headers["location"])
-        assert redirects and not any("evil.example" in r for r in redirects), redirects
+                redirects.append(headers["location"].encode() + b" " + body)
+        assert redirects and not any(b"evil.example" in r for r in redirects), redirects
 
         # The schema and the docs at the same paths everywhere.
         assert http_request(base, "GET", OPENAPI_PATH)[0] == 200

@@ -64,12 +64,31 @@ PROXY_IMAGE = "nginxinc/nginx-unprivileged:1.27.3-alpine"
 # Where the config is mounted and nginx's prefix (pid, temp files: a writable emptyDir).
 PROXY_CONFIG_PATH = "/etc/nginx/nginx.conf"
 PROXY_PREFIX = "/tmp/nginx"  # noqa: S108 - a mount point inside the container, not a temp file
-# One event loop, buffering requests and responses: a small share of a core and memory.
+# One event loop, buffering requests and responses: a small share of a core.
 PROXY_CPU_MILLI = 250
+# Linux cuts every listen backlog to net.core.somaxconn, silently: 4096 by default since
+# Linux 5.4 (128 before). A burst of new connections beyond it is dropped, whatever a
+# server asks for, so every listener asks for that much; raising it is a node setting
+# (on Kubernetes an unsafe sysctl the cluster must allow), not this plan's.
+SOMAXCONN = 4096
+# Clients nginx may hold at once: a burst the kernel queued for it, and as many it has
+# accepted and not yet closed. Each has its own connection to the app, and the keep-alive
+# pool holds a few more. Short of connections nginx resets open ones: 2,000 clients at
+# once got up to 63 resets with 4,096 connections, and 4,000 got 153 with 8,208; with
+# twice the backlog, none (tests/test_hostile_clients.py).
+PROXY_HELD_CLIENTS = 2 * SOMAXCONN
+PROXY_UPSTREAM_KEEPALIVE = 16
+# Descriptors nginx needs beyond its connections: listening sockets, logs, temp files.
+PROXY_SPARE_FILES = 64
+# nginx's memory: buffers only for the requests in flight; its worker peaked at 50 MB
+# serving 4,000 clients at once.
 PROXY_MEMORY_MIB = 64
 PROXY_STOP_SIGNAL = "SIGQUIT"
 # The app behind the proxy listens on loopback only: clients reach it through nginx.
 PROXIED_HOST = "127.0.0.1"
+# The liveness port still listens on every interface there: the kubelet probes the pod's
+# address over HTTP (not a process started in the container for each probe).
+LIVENESS_HOST = "0.0.0.0"  # noqa: S104 - the pod's or container's own interfaces
 
 
 class Probe(BaseModel):
@@ -104,6 +123,13 @@ class ProxyDeploy(BaseModel):
     prefix: str
     listen_port: int
     upstream_port: int
+    # The listen backlog, and the connections nginx may hold: every client the backlog
+    # queued and its upstream connection, plus the keep-alive pool.
+    backlog: int
+    worker_connections: int
+    upstream_keepalive: int
+    # Open files nginx may have (its soft limit, raised up to the hard one).
+    max_files: int
     cpu_milli: int
     memory_mib: int
     # nginx's graceful stop (finish in-flight requests, then exit); SIGTERM is its fast stop.
@@ -170,6 +196,7 @@ def plan_proxy(plan: ServerPlan) -> ProxyDeploy | None:
     """How the server plan's front proxy runs beside the app, if it has one."""
     if plan.front_proxy is None:
         return None
+    connections = 2 * PROXY_HELD_CLIENTS + PROXY_UPSTREAM_KEEPALIVE
     return ProxyDeploy(
         image=PROXY_IMAGE,
         command=("nginx", "-p", PROXY_PREFIX, "-c", PROXY_CONFIG_PATH, "-e", "stderr"),
@@ -177,6 +204,10 @@ def plan_proxy(plan: ServerPlan) -> ProxyDeploy | None:
         prefix=PROXY_PREFIX,
         listen_port=plan.front_proxy.listen_port,
         upstream_port=plan.front_proxy.upstream_port,
+        backlog=SOMAXCONN,
+        worker_connections=connections,
+        upstream_keepalive=PROXY_UPSTREAM_KEEPALIVE,
+        max_files=connections + PROXY_SPARE_FILES,
         cpu_milli=PROXY_CPU_MILLI,
         memory_mib=PROXY_MEMORY_MIB,
         stop_signal=PROXY_STOP_SIGNAL,
@@ -195,6 +226,9 @@ def plan_env(plan: ServerPlan) -> dict[str, str]:
         "WEB_GRACEFUL_TIMEOUT": str(plan.graceful_timeout),
         "WEB_SHUTDOWN_DELAY": str(plan.shutdown_delay),
         "WEB_KEEPALIVE": str(plan.keepalive),
+        # A burst is queued, not dropped: at the door, or behind nginx, which opens a
+        # connection to the app for every client it holds.
+        "WEB_BACKLOG": str(SOMAXCONN),
     }
     if plan.server == "gunicorn":
         env |= {
@@ -205,6 +239,7 @@ def plan_env(plan: ServerPlan) -> dict[str, str]:
         }
     if proxy is not None:
         env["HOST"] = PROXIED_HOST
+        env["WEB_LIVENESS_HOST"] = LIVENESS_HOST
     return env
 
 

@@ -81,6 +81,8 @@ HEAD_FLOOD_CPU_S = {"gthread": "0.86-1.33", "sync": "0.92", "gevent": "0.81-0.82
 HEAD_FLOOD_CPU_BEHIND_PROXY_S = "0.00-0.04"
 # How long nginx waits for a client's request head, and between reads of its body.
 FRONT_PROXY_CLIENT_TIMEOUT_S = 10
+# nginx's first buffer for a request head, allocated for every connection that sends one.
+FRONT_PROXY_FIRST_BUFFER_BYTES = 1024
 
 
 class FrontProxy(BaseModel):
@@ -98,9 +100,14 @@ class FrontProxy(BaseModel):
     listen_port: int = SERVICE_PORT
     upstream_port: int = UPSTREAM_PORT
     client_timeout_s: int = FRONT_PROXY_CLIENT_TIMEOUT_S
-    # Request-head buffers: any line fits one, all of them hold max_header_bytes.
-    header_buffers: int = 2
-    header_buffer_bytes: int = MAX_HEADER_BYTES // 2
+    # Request-head buffers: a small first one that most requests fit, then one large one,
+    # together max_header_bytes, so no longer head ever passes (nginx refuses it with 431).
+    # A line must fit one buffer, and lines that did not fit the first move whole to the
+    # large one: a head of up to max_header_bytes less client_header_buffer_bytes always
+    # passes, and one up to max_header_bytes when its first lines fill the first buffer.
+    client_header_buffer_bytes: int = FRONT_PROXY_FIRST_BUFFER_BYTES
+    header_buffers: int = 1
+    header_buffer_bytes: int = MAX_HEADER_BYTES - FRONT_PROXY_FIRST_BUFFER_BYTES
     max_body_bytes: int = MAX_BODY_BYTES
     # Upstream response wait: the worker timeout, after which Gunicorn kills the worker.
     read_timeout_s: int = WORKER_TIMEOUT_S
