@@ -412,7 +412,7 @@ def _compose_migration(project: Path) -> list[str]:
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     postgres = services["postgres"]
     assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
-    assert postgres["volumes"] == ["postgres:/var/lib/postgresql/data"]
+    assert postgres["volumes"] == ["postgres:/var/lib/postgresql"]
     assert ":latest" not in postgres["image"] and ":" in postgres["image"]
     assert "POSTGRES_PASSWORD" in postgres["environment"]["POSTGRES_PASSWORD"]  # from .env
     return [str(part) for part in services["migrate"]["command"]]
