@@ -47,6 +47,7 @@ from bench import (
     cli_timing,
     database,
     database_seed,
+    drivers,
     features,
     handoffs,
     liveness,
@@ -156,6 +157,12 @@ def _database_seed(workspace: Workspace, args: argparse.Namespace) -> tuple[str,
     return title, seed_benchmark.table(results), []
 
 
+def _drivers(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    result = drivers.measure(workspace, args.seconds, args.repeat)
+    title = "Database drivers under SQLAlchemy's AsyncSession: psycopg 3 vs asyncpg"
+    return title, drivers.table(result), []
+
+
 TABLES: dict[str, Table] = {
     "seed": _seed,
     "seed-1000": _seed_saturated,
@@ -168,6 +175,7 @@ TABLES: dict[str, Table] = {
     "handoffs": _handoffs,
     "database": _database,
     "database-seed": _database_seed,
+    "drivers": _drivers,
 }
 
 
