@@ -88,7 +88,7 @@ class DatabaseResult:
         runs = [pair[side] for pair in self.rounds[clients]]
         if value == "cpu":
             return statistics.median(run.cpu_ms_per_request for run in runs)
-        return statistics.median(getattr(run.load, value) for run in runs)
+        return statistics.median(float(getattr(run.load, value)) for run in runs)
 
     def failed(self, clients: int, side: int) -> str:
         """Non-2xx answers and errors (timeouts, refused connections) over every round."""

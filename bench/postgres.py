@@ -37,7 +37,7 @@ def database_url(url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-def wait_view(delay_ms: int) -> list[sql.Composable]:
+def wait_view(delay_ms: int) -> list[sql.SQL | sql.Composed]:
     """SQL that turns the migrated ``items`` table into a view that waits ``delay_ms``.
 
     pg_sleep is volatile, so the planner evaluates the lateral subquery once per row
