@@ -6,14 +6,14 @@ service's tables module.
 
     python bench/driver_run.py SPEC_JSON
 
-SPEC_JSON is either {"mode": "speed", "urls": {driver: url}, "src", "package", "pool",
-"tasks", "seconds", "rounds"}: ``tasks`` coroutines each read the item by primary key
-(`AsyncSession.get`, a new session per read, as the service's store does) through an
-engine per driver with the same pool, for ``seconds``; the drivers take turns within
-each round; the output is each driver's version and its list of (reads, wall seconds,
-CPU seconds) per round. Or {"mode": "connect", "urls": {label: url}}: each URL is given to
-create_async_engine and one connection is opened; the output is what happened, in one
-line per URL. JSON on stdout.
+SPEC_JSON is either {"mode": "speed", "engines": {label: {"driver", "url", "pre_ping"}},
+"src", "package", "pool", "tasks", "seconds", "rounds"}: ``tasks`` coroutines each read
+the item by primary key (`AsyncSession.get`, a new session per read, as the service's
+store does) through each engine, all with the same pool, for ``seconds``; the engines
+take turns within each round; the output is each engine's driver version and its list
+of (reads, wall seconds, CPU seconds) per round. Or {"mode": "connect", "urls":
+{label: url}}: each URL is given to create_async_engine and one connection is opened;
+the output is what happened, in one line per URL. JSON on stdout.
 """
 
 from __future__ import annotations
@@ -56,21 +56,25 @@ async def _speed(spec: dict[str, Any]) -> dict[str, Any]:
     sys.path.insert(0, spec["src"])
     row = importlib.import_module(f"{spec['package']}.tables").ItemRow
     engines = {
-        driver: create_async_engine(url, pool_size=spec["pool"], max_overflow=0, pool_pre_ping=True)
-        for driver, url in spec["urls"].items()
+        label: create_async_engine(
+            engine["url"],
+            pool_size=spec["pool"],
+            max_overflow=0,
+            pool_pre_ping=engine["pre_ping"],
+        )
+        for label, engine in spec["engines"].items()
     }
     for engine in engines.values():  # connections opened, statements prepared
         await _reads(engine, row, spec["tasks"], WARM_UP_S)
-    samples: dict[str, list[list[float]]] = {driver: [] for driver in engines}
+    samples: dict[str, list[list[float]]] = {label: [] for label in engines}
     for round_index in range(spec["rounds"]):
         order = list(engines)[:: 1 if round_index % 2 == 0 else -1]
-        for driver in order:
-            samples[driver].append(
-                await _reads(engines[driver], row, spec["tasks"], spec["seconds"])
-            )
+        for label in order:
+            samples[label].append(await _reads(engines[label], row, spec["tasks"], spec["seconds"]))
     for engine in engines.values():
         await engine.dispose()
-    return {"versions": {driver: version(driver) for driver in engines}, "samples": samples}
+    versions = {label: version(engine["driver"]) for label, engine in spec["engines"].items()}
+    return {"versions": versions, "samples": samples}
 
 
 async def _connect(url: str) -> str:

@@ -4,8 +4,9 @@ Speed: bench/driver_run.py, run with the services' runtime Python on core 0 (Pos
 on core 1, bench.postgres), reads the generated service's item by primary key
 (`AsyncSession.get`, a new session per read, as the service's store does) from TASKS
 coroutines through one engine per driver with the same pool (POOL connections, no
-overflow, pre-ping on, as the service's engine), the drivers taking turns in each
-round. The table shows each driver's median round: reads per second, and the process's
+overflow, pre-ping on, as the service's engine), the engines taking turns in each
+round; a third engine, psycopg with pre-ping off, shows what the ping adds. The
+table shows each engine's median round: reads per second, and the process's
 CPU per read (event loop, SQLAlchemy and driver), which other processes on the core
 cannot inflate the way they cut throughput.
 
@@ -42,6 +43,24 @@ TASKS = 50
 URL_QUERIES = ("?sslmode=require", "?sslmode=disable", "?connect_timeout=10", "?ssl=require", "")
 
 
+@dataclass(frozen=True)
+class Engine:
+    """One engine of the speed table: its driver, and whether the pool pings on checkout."""
+
+    label: str
+    driver: str
+    pre_ping: bool = True
+
+
+# pre-ping, on in the service's engine, costs a round trip per checkout: the last engine
+# shows what that adds to a read.
+ENGINES = (
+    Engine("psycopg", "psycopg"),
+    Engine("asyncpg", "asyncpg"),
+    Engine("psycopg, pre-ping off", "psycopg", pre_ping=False),
+)
+
+
 def driver_url(url: str, driver: str, query: str = "") -> str:
     """A plain postgresql:// ``url`` for SQLAlchemy with ``driver``, ``query`` appended."""
     scheme, separator, rest = url.partition("://")
@@ -52,7 +71,7 @@ def driver_url(url: str, driver: str, query: str = "") -> str:
 
 @dataclass(frozen=True)
 class DriverSpeed:
-    driver: str
+    label: str  # an Engine's
     version: str
     rounds: list[tuple[float, float, float]]  # reads, wall seconds, CPU seconds
 
@@ -91,7 +110,14 @@ def measure(workspace: Workspace, seconds: int, repeat: int) -> DriversResult:
             bin_dir / "python",
             {
                 "mode": "speed",
-                "urls": {driver: driver_url(url, driver) for driver in SCHEMES},
+                "engines": {
+                    engine.label: {
+                        "driver": engine.driver,
+                        "url": driver_url(url, engine.driver),
+                        "pre_ping": engine.pre_ping,
+                    }
+                    for engine in ENGINES
+                },
                 "src": str(entry.parent.parent),
                 "package": entry.parent.name,
                 "pool": POOL,
@@ -109,8 +135,8 @@ def measure(workspace: Workspace, seconds: int, repeat: int) -> DriversResult:
     versions, samples = speed["versions"], speed["samples"]
     assert isinstance(versions, dict) and isinstance(samples, dict)
     speeds = [
-        DriverSpeed(driver, versions[driver], [tuple(run) for run in samples[driver]])
-        for driver in SCHEMES
+        DriverSpeed(engine.label, versions[engine.label], [tuple(r) for r in samples[engine.label]])
+        for engine in ENGINES
     ]
     return DriversResult(speeds, connects)
 
@@ -123,7 +149,7 @@ def table(result: DriversResult) -> str:
     ]
     for speed in result.speeds:
         lines.append(
-            f"| {speed.driver} {speed.version} | {speed.rps:.0f} | {speed.cpu_us_per_read:.0f} |"
+            f"| {speed.label} ({speed.version}) | {speed.rps:.0f} | {speed.cpu_us_per_read:.0f} |"
         )
     lines += [
         "",

@@ -97,17 +97,24 @@ BARE_SOURCES: dict[str, str] = {
     # Twins of the services' database route (bench.database): the same SELECT by primary
     # key through SQLAlchemy, on the engine the service's own db.py builds from its own
     # settings (driver, pool size, checkout and statement timeouts, pre-ping), and a
-    # Pydantic response model; nothing else. They replace the service's main.py, so
-    # they import its modules relatively.
+    # Pydantic response model; and, like the service, a 503 when no connection frees up
+    # within the checkout timeout (uncaught, that wait ends in a 500 and a logged
+    # traceback, which costs the twin more than the service's answer costs it). Nothing
+    # else. They replace the service's main.py, so they import its modules relatively.
     "fastapi-db": (
         "from decimal import Decimal\n"
-        "from fastapi import APIRouter, FastAPI, HTTPException\nfrom pydantic import BaseModel\n"
+        "from fastapi import APIRouter, FastAPI, HTTPException, Request\n"
+        "from fastapi.responses import JSONResponse\nfrom pydantic import BaseModel\n"
+        "from sqlalchemy.exc import TimeoutError as PoolTimeout\n"
         "from .db import create_engine_for, sessions_for\n"
         "from .settings import DatabaseSettings\nfrom .tables import ItemRow\n"
         "class Item(BaseModel):\n    id: int\n    name: str\n    price: Decimal\n"
         "    tags: list[str]\n"
         "sessions = sessions_for(create_engine_for(DatabaseSettings()))\n"
         "app = FastAPI()\nroutes = APIRouter()\n"
+        "@app.exception_handler(PoolTimeout)\n"
+        "async def busy(request: Request, error: PoolTimeout) -> JSONResponse:\n"
+        "    return JSONResponse({'detail': 'busy'}, status_code=503)\n"
         "@routes.get('/v1/items/{item_id}')\nasync def get_item(item_id: int) -> Item:\n"
         "    async with sessions() as session:\n"
         "        row = await session.get(ItemRow, item_id)\n"
@@ -119,12 +126,15 @@ BARE_SOURCES: dict[str, str] = {
     "flask-db": (
         "from decimal import Decimal\n"
         "from flask import Flask, abort\nfrom pydantic import BaseModel\n"
+        "from sqlalchemy.exc import TimeoutError as PoolTimeout\n"
         "from .db import create_engine_for, sessions_for\n"
         "from .settings import DatabaseSettings\nfrom .tables import ItemRow\n"
         "class Item(BaseModel):\n    id: int\n    name: str\n    price: Decimal\n"
         "    tags: list[str]\n"
         "sessions = sessions_for(create_engine_for(DatabaseSettings()))\n"
         "app = Flask(__name__)\n"
+        "@app.errorhandler(PoolTimeout)\ndef busy(error: PoolTimeout) -> object:\n"
+        "    return {'detail': 'busy'}, 503\n"
         "@app.get('/v1/items/<int:item_id>')\ndef get_item(item_id: int) -> object:\n"
         "    with sessions() as session:\n"
         "        row = session.get(ItemRow, item_id)\n"

@@ -92,7 +92,7 @@ def test_driver_speed_is_the_median_round() -> None:
     text = drivers_table(
         DriversResult([speed], {"?sslmode=require": {"psycopg": "a|b", "asyncpg": "c"}})
     )
-    assert "| psycopg 3.3 | 200 | 2000 |" in text
+    assert "| psycopg (3.3) | 200 | 2000 |" in text
     assert "| `?sslmode=require` | a\\|b | c |" in text
 
 
