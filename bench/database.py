@@ -9,7 +9,8 @@ checkout timeout, statement timeout and pre-ping (bench.load.BARE_SOURCES,
 "fastapi-db" and "flask-db"). The twin keeps the service's server command, config and
 environment; only main.py differs. As in the saturation table, both share core 0 and
 are loaded at the same time, one hey each on core 1, at 50 and then 1000 clients in
-each round; PostgreSQL runs on core 1 too (bench.postgres). Goal: the generated
+each round, with a pause between runs for the servers to drain (DRAIN_S);
+PostgreSQL runs on core 1 too (bench.postgres). Goal: the generated
 service serves at least 85 % of its twin's requests. The failed answers are
 counted beside (a 503 after the pool's checkout timeout is the plan working).
 """
@@ -18,9 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from apistarter.database import CHECKOUT_TIMEOUT_S
 from apistarter.decision import decide
 from apistarter.questions import DecisionAnswers, Framework
 from apistarter.render import available_frameworks
@@ -29,6 +32,10 @@ from bench.postgres import ITEM_PATH, bench_postgres, prepared_database
 from bench.saturation import AppRun, timed_runs
 
 CLIENT_COUNTS = (50, 1000)
+# After a run, requests the servers accepted but hey no longer waits for (a gevent worker
+# accepts every connection) still hold or wait for pooled connections, each for at most
+# the checkout timeout; the next run starts once they are gone, not on a pool they hold.
+DRAIN_S = CHECKOUT_TIMEOUT_S + 1
 PEAK_CONCURRENCY = 1000
 MIN_THROUGHPUT_RATIO = 0.85
 # One process on one core, one instance: the plan's whole budget goes to that process.
@@ -122,6 +129,7 @@ def measure(
                     for clients in CLIENT_COUNTS:
                         generated_run, twin_run = timed_runs(urls, leaders, seconds, clients)
                         rounds[clients].append((generated_run, twin_run))
+                        time.sleep(DRAIN_S)
             results.append(DatabaseResult(row, rounds))
     return results
 
