@@ -18,6 +18,12 @@ Tables (keys for --tables):
              (request middleware, log line, request id, routing) against the twin
   livez      /livez latency while the I/O route is held at 1000 clients, per server plan
   cli        wall time of `apistarter new` and `apistarter update`
+  database   `GET /v1/items/{id}` (a SELECT by primary key in a real PostgreSQL) at 50 and
+             1000 clients, generated vs a twin on the same engine and pool, sharing core 0
+  database-seed  the seed table again with a real database: the item read waits 50 ms
+             in PostgreSQL; FastAPI, Flask gthread, gevent and sync workers, one core
+  drivers    SQLAlchemy AsyncSession, psycopg 3 vs asyncpg: req/s and CPU per query, and
+             what each does with `?sslmode=require`
   handoffs   the hybrid's two routes: CPU and thread switches per request (why the
              mounted Flask route costs more)
 
@@ -39,6 +45,9 @@ from pathlib import Path
 
 from bench import (
     cli_timing,
+    database,
+    database_seed,
+    drivers,
     features,
     handoffs,
     liveness,
@@ -130,6 +139,30 @@ def _handoffs(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str,
     return title, handoffs.table(results), []
 
 
+def _database(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    results = database.measure(
+        database.selected_rows(args.rows), workspace, args.seconds, args.repeat
+    )
+    title = "The database route: SELECT by primary key, generated vs its twin on the same engine"
+    return title, database.table(results), database.missed_goals(results)
+
+
+def _database_seed(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    rows = database_seed.selected_rows(args.rows)
+    results = database_seed.measure(rows, workspace, args.seconds, args.repeat)
+    title = (
+        "The seed benchmark on a real database: 1 core, 50 clients, each read waits 50 ms "
+        "in PostgreSQL"
+    )
+    return title, seed_benchmark.table(results), []
+
+
+def _drivers(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    result = drivers.measure(workspace, args.seconds, args.repeat)
+    title = "Database drivers under SQLAlchemy's AsyncSession: psycopg 3 vs asyncpg"
+    return title, drivers.table(result), []
+
+
 TABLES: dict[str, Table] = {
     "seed": _seed,
     "seed-1000": _seed_saturated,
@@ -140,6 +173,9 @@ TABLES: dict[str, Table] = {
     "livez": _livez,
     "cli": _cli,
     "handoffs": _handoffs,
+    "database": _database,
+    "database-seed": _database_seed,
+    "drivers": _drivers,
 }
 
 

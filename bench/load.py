@@ -94,6 +94,55 @@ BARE_SOURCES: dict[str, str] = {
         "    time.sleep(waited / 1000)\n    return IoResult(waited_ms=waited).model_dump()\n"
         "@app.get('/livez')\ndef livez() -> dict[str, str]:\n    return {'status': 'ok'}\n"
     ),
+    # Twins of the services' database route (bench.database): the same SELECT by primary
+    # key through SQLAlchemy, on the engine the service's own db.py builds from its own
+    # settings (driver, pool size, checkout and statement timeouts, pre-ping), and a
+    # Pydantic response model; and, like the service, a 503 when no connection frees up
+    # within the checkout timeout (uncaught, that wait ends in a 500 and a logged
+    # traceback, which costs the twin more than the service's answer costs it). Nothing
+    # else. They replace the service's main.py, so they import its modules relatively.
+    "fastapi-db": (
+        "from decimal import Decimal\n"
+        "from fastapi import APIRouter, FastAPI, HTTPException, Request\n"
+        "from fastapi.responses import JSONResponse\nfrom pydantic import BaseModel\n"
+        "from sqlalchemy.exc import TimeoutError as PoolTimeout\n"
+        "from .db import create_engine_for, sessions_for\n"
+        "from .settings import DatabaseSettings\nfrom .tables import ItemRow\n"
+        "class Item(BaseModel):\n    id: int\n    name: str\n    price: Decimal\n"
+        "    tags: list[str]\n"
+        "sessions = sessions_for(create_engine_for(DatabaseSettings()))\n"
+        "app = FastAPI()\nroutes = APIRouter()\n"
+        "@app.exception_handler(PoolTimeout)\n"
+        "async def busy(request: Request, error: PoolTimeout) -> JSONResponse:\n"
+        "    return JSONResponse({'detail': 'busy'}, status_code=503)\n"
+        "@routes.get('/v1/items/{item_id}')\nasync def get_item(item_id: int) -> Item:\n"
+        "    async with sessions() as session:\n"
+        "        row = await session.get(ItemRow, item_id)\n"
+        "        if row is None:\n            raise HTTPException(404)\n"
+        "        return Item(id=row.id, name=row.name, price=row.price, tags=list(row.tags))\n"
+        "@routes.get('/livez')\nasync def livez() -> dict[str, str]:\n    return {'status': 'ok'}\n"
+        "app.include_router(routes)\n"
+    ),
+    "flask-db": (
+        "from decimal import Decimal\n"
+        "from flask import Flask, abort\nfrom pydantic import BaseModel\n"
+        "from sqlalchemy.exc import TimeoutError as PoolTimeout\n"
+        "from .db import create_engine_for, sessions_for\n"
+        "from .settings import DatabaseSettings\nfrom .tables import ItemRow\n"
+        "class Item(BaseModel):\n    id: int\n    name: str\n    price: Decimal\n"
+        "    tags: list[str]\n"
+        "sessions = sessions_for(create_engine_for(DatabaseSettings()))\n"
+        "app = Flask(__name__)\n"
+        "@app.errorhandler(PoolTimeout)\ndef busy(error: PoolTimeout) -> object:\n"
+        "    return {'detail': 'busy'}, 503\n"
+        "@app.get('/v1/items/<int:item_id>')\ndef get_item(item_id: int) -> object:\n"
+        "    with sessions() as session:\n"
+        "        row = session.get(ItemRow, item_id)\n"
+        "        if row is None:\n            abort(404)\n"
+        "        item = Item(id=row.id, name=row.name, price=row.price, tags=list(row.tags))\n"
+        "        return item.model_dump(mode='json')\n"
+        "@app.get('/livez')\ndef livez() -> dict[str, str]:\n    return {'status': 'ok'}\n"
+    ),
     "flask": (
         "import time\nfrom flask import Flask\napp = Flask(__name__)\n"
         "@app.get('/v1/demo/io')\ndef io() -> dict[str, int]:\n"

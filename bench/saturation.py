@@ -211,12 +211,16 @@ class SaturationResult:
         return [report.generator_p99_lag_ms for load in self.offered for report in load.reports]
 
 
-def _timed_runs(
-    urls: Sequence[str], leaders: Sequence[int], seconds: float, **options: Any
+def timed_runs(
+    urls: Sequence[str],
+    leaders: Sequence[int],
+    seconds: float,
+    clients: int = CLIENTS,
+    **options: Any,
 ) -> list[AppRun]:
-    """simultaneous_runs at CLIENTS clients, with each server's CPU per answered request."""
+    """simultaneous_runs at ``clients`` clients, with each server's CPU per answered request."""
     before = [cpu_seconds(leader) for leader in leaders]
-    reports = simultaneous_runs(urls, seconds, CLIENTS, **options)
+    reports = simultaneous_runs(urls, seconds, clients, **options)
     spent = [cpu_seconds(leader) - start for leader, start in zip(leaders, before, strict=True)]
     return [
         AppRun(report, 1000 * cpu / max(1.0, report.rps * seconds))
@@ -274,7 +278,7 @@ def measure(
             warm_up(url, seconds, CLIENTS)
         idle = (worker_rss_mb(leaders[0]), worker_rss_mb(leaders[1]))
         with PeakRss(leaders) as peaks:
-            rounds = [_timed_runs(urls, leaders, seconds) for _ in range(repeat)]
+            rounds = [timed_runs(urls, leaders, seconds) for _ in range(repeat)]
         generated, twin = [run[0] for run in rounds], [run[1] for run in rounds]
         # Both capacities are measured again, alone, right before each round's offered
         # runs, and the offer is a share of the lower one: measured once, the VM's
