@@ -518,6 +518,15 @@ def new_command(
             highlight=False,
             soft_wrap=True,
         )
+    if made.untracked:
+        err.print(
+            f"[yellow]warning:[/] {len(made.untracked)} file(s) in {escape(str(legacy))} that "
+            "git does not track were not copied (only tracked files are): "
+            + escape("; ".join(made.untracked))
+            + ". Commit the ones the app needs, then run the command again.",
+            highlight=False,
+            soft_wrap=True,
+        )
     needed = workflow.interpreter(project.python_version)
     if as_json:
         report = {

@@ -223,6 +223,8 @@ class Created:
     result: NewResult
     # Matched by the service's own routes first (empty without an adopted app).
     shadowed: tuple[str, ...] = ()
+    # Files git does not track in the adopted app's folder: listed, not copied.
+    untracked: tuple[str, ...] = ()
 
 
 def create(
@@ -259,7 +261,9 @@ def create(
         before_commit=plan.bring_in if plan else None,
         history=history,
     )
-    return Created(result, tuple(plan.data["shadowed"]) if plan else ())
+    if plan is None:
+        return Created(result)
+    return Created(result, tuple(plan.data["shadowed"]), plan.files.untracked)
 
 
 def template_location(template: str | None) -> str | None:
