@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ from typer.testing import CliRunner
 
 from apistarter.cli import app
 from apistarter.inspect import InspectError, inspect_project
+from apistarter.inspect.reader import FILE_CAP
 from tests.flask_examples import (
     FLASK,
     FLASK_CORS,
@@ -275,3 +279,40 @@ def test_refusals_are_one_line_exit_2_and_write_nothing(
     assert tree_state(tmp_path) == before
     with pytest.raises(InspectError):
         inspect_project(Path(args[1]), app_option)
+
+
+def test_only_regular_files_inside_the_project_are_read_within_caps(tmp_path: Path) -> None:
+    """A pipe that blocks whoever opens it, a link to an endless device, a link out of
+    the project and a file over the cap: each skipped with one line, inspect completes."""
+    root = write_files(
+        tmp_path / "api",
+        {"app.py": "from flask import Flask\napp = Flask(__name__)\n", "reqs/base.txt": "flask\n"},
+    )
+    os.mkfifo(root / "pipe.py")
+    os.mkfifo(root / "requirements.txt")
+    (root / "zero.py").symlink_to("/dev/zero")
+    (root / "requirements-dev.txt").symlink_to(tmp_path.parent / "elsewhere.txt")
+    (root / "big.py").write_text("#" * (FILE_CAP + 1))
+    before = tree_state(root)
+
+    # In a process of its own: before the fix this read blocked on the pipe for ever.
+    result = subprocess.run(
+        [sys.executable, "-m", "apistarter", "inspect", str(root), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["app"]["import_path"] == "app:app"
+    skipped = sorted(report["skipped"])
+    assert skipped == [
+        "big.py: skipped, larger than 1 MiB (1,048,577 bytes)",
+        "pipe.py: skipped, not a regular file",
+        "requirements-dev.txt: skipped, a link to something outside the project",
+        "requirements.txt: skipped, not a regular file",
+        "zero.py: skipped, a link to something outside the project",
+    ]
+    assert tree_state(root) == before

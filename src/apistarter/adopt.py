@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from apistarter.inspect import Dependency, InspectReport
+from apistarter.inspect.reader import Reader
 from apistarter.legacy_source import (
     NOT_COPIED,
     AdoptError,
@@ -112,12 +113,13 @@ def _instance_databases(report: InspectReport) -> dict[str, list[str]]:
         }
     )
     root = Path(report.root)
+    reader = Reader(root)
     tables = sorted(
         {
             table.lower()
             for schema in root.rglob("*.sql")
             if not set(schema.relative_to(root).parts) & NOT_COPIED
-            for table in _CREATE_TABLE.findall(schema.read_text(encoding="utf-8", errors="replace"))
+            for table in _CREATE_TABLE.findall(reader.text(schema) or "")
         }
     )
     return {name: tables if len(names) == 1 else [] for name in names}

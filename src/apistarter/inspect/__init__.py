@@ -27,6 +27,7 @@ from apistarter.inspect.commands import commands_of
 from apistarter.inspect.dependencies import packaging_of
 from apistarter.inspect.extensions import extensions_of
 from apistarter.inspect.files import load_modules, packages_of
+from apistarter.inspect.reader import Reader
 from apistarter.inspect.report import (
     BlockingUse,
     Command,
@@ -89,7 +90,8 @@ def inspect_project(path: Path, app: str | None = None) -> InspectReport:
     if not root.is_dir():
         raise InspectError(f"{path}: not a directory; give the project's folder")
     root = root.resolve()
-    modules, skipped = load_modules(root)
+    reader = Reader(root)
+    modules, skipped = load_modules(reader)
     routing = read_routing(modules)
     apps = sorted(routing.apps.values(), key=lambda a: a.import_path)
     if not apps:
@@ -109,7 +111,7 @@ def inspect_project(path: Path, app: str | None = None) -> InspectReport:
     else:
         chosen = apps[0]
     code = [m for m in modules if not m.is_test]
-    dependencies, python, packaging_skipped = packaging_of(root)
+    dependencies, python, packaging_skipped = packaging_of(reader)
     return InspectReport(
         root=str(root),
         app=chosen,
@@ -131,5 +133,5 @@ def inspect_project(path: Path, app: str | None = None) -> InspectReport:
         commands=_first_of_each((c for m in code for c in commands_of(m)), lambda c: c.name),
         tests=test_suite(root, modules),
         packages=packages_of(root, code),
-        skipped=tuple(skipped + packaging_skipped),
+        skipped=tuple(reader.skipped + skipped + packaging_skipped),
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from apistarter.inspect.reader import Reader
 from apistarter.inspect.report import Dependency, Evidence
 from apistarter.inspect.source import text_of
 
@@ -31,7 +32,9 @@ def _dependency(text: str, group: str, file: str, line: int) -> Dependency | Non
     )
 
 
-def packaging_of(root: Path) -> tuple[list[Dependency], tuple[str, Evidence] | None, list[str]]:
+def packaging_of(
+    reader: Reader,
+) -> tuple[list[Dependency], tuple[str, Evidence] | None, list[str]]:
     """Requirements and the Python constraint from pyproject.toml, setup.cfg, setup.py and
     requirements files."""
     dependencies: list[Dependency] = []
@@ -44,9 +47,9 @@ def packaging_of(root: Path) -> tuple[list[Dependency], tuple[str, Evidence] | N
             if found:
                 dependencies.append(found)
 
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
-        text = pyproject.read_text(encoding="utf-8", errors="replace")
+    root = reader.root
+    text = _present(reader, root / "pyproject.toml")
+    if text is not None:
         lines = text.splitlines()
         try:
             project = tomllib.loads(text).get("project", {})
@@ -62,9 +65,8 @@ def packaging_of(root: Path) -> tuple[list[Dependency], tuple[str, Evidence] | N
                 constraint,
                 Evidence(file="pyproject.toml", line=_line_of(lines, "requires-python")),
             )
-    setup_cfg = root / "setup.cfg"
-    if setup_cfg.is_file():
-        text = setup_cfg.read_text(encoding="utf-8", errors="replace")
+    text = _present(reader, root / "setup.cfg")
+    if text is not None:
         lines = text.splitlines()
         parser = configparser.ConfigParser(interpolation=None)
         try:
@@ -77,15 +79,16 @@ def packaging_of(root: Path) -> tuple[list[Dependency], tuple[str, Evidence] | N
         if python is None and parser.has_option("options", "python_requires"):
             constraint = parser.get("options", "python_requires").strip()
             python = constraint, Evidence(file="setup.cfg", line=_line_of(lines, "python_requires"))
-    setup_py = root / "setup.py"
-    if setup_py.is_file():
-        found_python = _setup_py(setup_py, dependencies)
+    text = _present(reader, root / "setup.py")
+    if text is not None:
+        found_python = _setup_py(text, dependencies)
         python = python or found_python
     for pattern in _REQUIREMENT_FILES:
         for path in sorted(root.glob(pattern)):
             file = path.relative_to(root).as_posix()
             group = path.stem.removeprefix("requirements").strip("-_.") or "main"
-            for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            text = reader.text(path)
+            for number, line in enumerate((text or "").splitlines(), 1):
                 entry = line.split(" #")[0].strip()
                 if entry and not entry.startswith(("#", "-")):
                     found = _dependency(entry, group, file, number)
@@ -94,10 +97,15 @@ def packaging_of(root: Path) -> tuple[list[Dependency], tuple[str, Evidence] | N
     return dependencies, python, skipped
 
 
-def _setup_py(path: Path, dependencies: list[Dependency]) -> tuple[str, Evidence] | None:
+def _present(reader: Reader, path: Path) -> str | None:
+    """A packaging file's text; None when there is none, or it is not read."""
+    return reader.text(path) if path.exists() or path.is_symlink() else None
+
+
+def _setup_py(text: str, dependencies: list[Dependency]) -> tuple[str, Evidence] | None:
     """install_requires and python_requires given as literals to setup(), read as a tree."""
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+        tree = ast.parse(text)
     except SyntaxError:
         return None
     python = None
@@ -109,8 +117,8 @@ def _setup_py(path: Path, dependencies: list[Dependency]) -> tuple[str, Evidence
                 keyword.value, ast.List | ast.Tuple
             ):
                 for item in keyword.value.elts:
-                    text = text_of(item)
-                    found = _dependency(text, "main", "setup.py", item.lineno) if text else None
+                    entry = text_of(item)
+                    found = _dependency(entry, "main", "setup.py", item.lineno) if entry else None
                     if found:
                         dependencies.append(found)
             elif keyword.arg == "python_requires" and text_of(keyword.value):

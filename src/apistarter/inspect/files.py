@@ -6,6 +6,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+from apistarter.inspect.reader import Reader
 from apistarter.inspect.source import Module, imports_of
 
 _SKIPPED_DIRS = frozenset(
@@ -58,7 +59,8 @@ def packages_of(root: Path, code: list[Module]) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def load_modules(root: Path) -> tuple[list[Module], list[str]]:
+def load_modules(reader: Reader) -> tuple[list[Module], list[str]]:
+    root = reader.root
     modules: list[Module] = []
     skipped: list[str] = []
     for path in _python_files(root):
@@ -66,8 +68,11 @@ def load_modules(root: Path) -> tuple[list[Module], list[str]]:
         name = _module_name(root, path)
         if name is None or relative.name == "setup.py":
             continue
+        source = reader.read(path)
+        if source is None:
+            continue
         try:
-            tree = ast.parse(path.read_bytes(), filename=str(relative))
+            tree = ast.parse(source, filename=str(relative))
         except (SyntaxError, ValueError) as error:
             skipped.append(f"{relative.as_posix()}: not Python 3 ({error.__class__.__name__})")
             continue
