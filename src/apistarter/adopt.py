@@ -96,6 +96,8 @@ def adopted_deploy(plan: dict[str, Any], legacy: dict[str, Any]) -> dict[str, An
     return {**plan, "secrets": secrets, "writable_paths": paths}
 
 
+# An environment variable's name (a prefix ends in *).
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
 # A table a schema file creates: `CREATE TABLE [IF NOT EXISTS] name`, quoted or not.
 _CREATE_TABLE = re.compile(
     r"\bcreate\s+table\s+(?:if\s+not\s+exists\s+)?[\"'`\[]?(\w+)", re.IGNORECASE
@@ -153,7 +155,12 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
     origin = git_origin(root)
     instance = any(s.kind == "instance-folder" for s in report.state)
     dependencies = _main_dependencies(report)
-    env = [s for s in report.settings if s.kind in ("env", "env-prefix")]
+    # Only names a shell or a .env file can set: any other would not stay one line there.
+    env = [
+        s
+        for s in report.settings
+        if s.kind in ("env", "env-prefix") and _ENV_NAME.fullmatch(s.name)
+    ]
     init = next((c for c in report.commands if "init" in c.name), None)
     smoke_paths = sorted(
         {r.rule for r in report.routes if "GET" in r.methods and "<" not in r.rule}
