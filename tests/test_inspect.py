@@ -316,3 +316,103 @@ def test_only_regular_files_inside_the_project_are_read_within_caps(tmp_path: Pa
         "zero.py: skipped, a link to something outside the project",
     ]
     assert tree_state(root) == before
+
+
+def test_commands_are_named_as_flask_names_them(tmp_path: Path) -> None:
+    root = write_files(
+        tmp_path / "api",
+        {
+            "app.py": (
+                "import click\nfrom flask import Blueprint, Flask\n"
+                "from flask.cli import AppGroup\nfrom flask_migrate import Migrate\n"
+                "from flask_sqlalchemy import SQLAlchemy\n"
+                "app = Flask(__name__)\ndb = SQLAlchemy(app)\nmigrate = Migrate(app, db)\n"
+                "bp = Blueprint('admin', __name__)\n"
+                "plain = Blueprint('plain', __name__, cli_group=None)\n"
+                "users = AppGroup('user')\n"
+                "@app.cli.command('init-db')\ndef init_db():\n    pass\n"
+                "@bp.cli.command('reset')\ndef reset():\n    pass\n"
+                "@plain.cli.command()\ndef seed_command():\n    pass\n"
+                "@users.command('create')\ndef create():\n    pass\n"
+                "@app.cli.group()\ndef translate():\n    pass\n"
+                "@translate.command()\ndef compile():\n    pass\n"
+                "app.cli.add_command(users)\napp.register_blueprint(bp)\n"
+            ),
+        },
+    )
+    commands = {c.name: c.evidence.line for c in inspect_project(root).commands}
+    assert commands == {
+        "init-db": 12,
+        "admin reset": 15,
+        "seed": 18,
+        "user create": 21,
+        "translate compile": 27,
+        # Flask-Migrate's group, registered by Migrate(app, db).
+        "db upgrade": 8,
+    }
+
+
+def test_unittest_suites_and_a_top_level_tests_py_are_found(tmp_path: Path) -> None:
+    root = write_files(
+        tmp_path / "api",
+        {
+            "app.py": "from flask import Flask\napp = Flask(__name__)\n",
+            "tests.py": "def test_home():\n    pass\n",
+            "app_checks.py": (
+                "import unittest\nfrom app import app\n"
+                "class HomeCase(unittest.TestCase):\n    def test_home(self):\n        pass\n"
+            ),
+        },
+    )
+    report = inspect_project(root)
+    assert report.tests is not None
+    assert report.tests.files == 2
+    assert report.tests.directory == "."
+    assert report.packages == ("app.py",)
+
+
+def test_a_file_sqlite_url_is_never_in_memory(tmp_path: Path) -> None:
+    root = write_files(
+        tmp_path / "api",
+        {
+            "app.py": (
+                "import os\nfrom flask import Flask\napp = Flask(__name__)\n"
+                "BASE = os.path.dirname(__file__)\n"
+                "A = 'sqlite:///' + os.path.join(BASE, 'app.db')\n"
+                "B = f'sqlite:///{BASE}/app.db'\n"
+                "C = 'sqlite:////var/lib/app/x.db'\n"
+                "D = 'sqlite:///x.db'\n"
+            ),
+            "memory.py": "E = 'sqlite://'\nF = 'sqlite:///:memory:'\n",
+        },
+    )
+    state = inspect_project(root).state
+    assert {s.evidence.file for s in state if s.kind == "sqlite-in-memory"} == {"memory.py"}
+    assert {s.evidence.file for s in state if s.kind == "sqlite"} == {"app.py"}
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("SECRET_KEY", True),
+        ("API_TOKEN", True),
+        ("MAIL_PASSWORD", True),
+        ("AWS_SECRET_ACCESS_KEY", True),
+        ("STRIPE_API_KEY", True),
+        ("SECURITY_PASSWORD_SALT", True),
+        ("GOOGLE_CREDENTIALS", True),
+        ("JWT_ACCESS_TOKEN_EXPIRES", False),
+        ("PASSWORD_MIN_LENGTH", False),
+        ("SECURITY_PASSWORD_HASH", False),
+        ("TOKEN_URL", False),
+        ("SECRET_KEY_FALLBACKS", False),
+        ("REDIS_HOST", False),
+    ],
+)
+def test_only_secret_looking_keys_are_secrets(tmp_path: Path, name: str, secret: bool) -> None:
+    root = write_files(
+        tmp_path / "api",
+        {"app.py": f"from flask import Flask\napp = Flask(__name__)\nX = app.config[{name!r}]\n"},
+    )
+    found = next(s for s in inspect_project(root).settings if s.name == name)
+    assert found.secret is secret

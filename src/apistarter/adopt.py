@@ -161,7 +161,8 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         for s in report.settings
         if s.kind in ("env", "env-prefix") and _ENV_NAME.fullmatch(s.name)
     ]
-    init = next((c for c in report.commands if "init" in c.name), None)
+    # A command of the app's own (one word): the generated tests invoke it as one argument.
+    init = next((c for c in report.commands if "init" in c.name and " " not in c.name), None)
     smoke_paths = sorted(
         {r.rule for r in report.routes if "GET" in r.methods and "<" not in r.rule}
     )

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from apistarter.inspect.reader import Reader
 from apistarter.inspect.source import Module, imports_of
+from apistarter.inspect.tests import is_test
 
 _SKIPPED_DIRS = frozenset(
     {"__pycache__", "node_modules", "build", "dist", "site-packages", "venv", "env"}
 )
-TEST_DIRS = frozenset({"tests", "test"})
 
 
 def _python_files(root: Path) -> Iterator[Path]:
@@ -36,16 +36,6 @@ def _module_name(root: Path, path: Path) -> str | None:
     if not parts or not all(part.isidentifier() for part in parts):
         return None
     return ".".join(parts)
-
-
-def _is_test(relative: Path) -> bool:
-    name = relative.name
-    return (
-        any(part in TEST_DIRS for part in relative.parts[:-1])
-        or name == "conftest.py"
-        or name.startswith("test_")
-        or name.endswith("_test.py")
-    )
 
 
 def packages_of(root: Path, code: list[Module]) -> tuple[str, ...]:
@@ -76,7 +66,8 @@ def load_modules(reader: Reader) -> tuple[list[Module], list[str]]:
         except (SyntaxError, ValueError) as error:
             skipped.append(f"{relative.as_posix()}: not Python 3 ({error.__class__.__name__})")
             continue
-        module = Module(name, relative.as_posix(), tree, _is_test(relative))
+        module = Module(name, relative.as_posix(), tree, False)
         module.imports = imports_of(module)
+        module.is_test = is_test(relative, module)
         modules.append(module)
     return modules, skipped

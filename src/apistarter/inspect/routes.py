@@ -22,10 +22,10 @@ from apistarter.inspect.source import (
 
 # Constructors whose result is a Flask app or a blueprint (Flask's own, and subclasses
 # that keep Flask's routing API).
-_APP_CLASSES = frozenset(
+APP_CLASSES = frozenset(
     {"flask.Flask", "flask.app.Flask", "apiflask.APIFlask", "flask_openapi3.OpenAPI"}
 )
-_BLUEPRINT_CLASSES = frozenset(
+BLUEPRINT_CLASSES = frozenset(
     {
         "flask.Blueprint",
         "flask.blueprints.Blueprint",
@@ -67,9 +67,9 @@ def _constructed(value: ast.expr, module: Module) -> str | None:
     if not isinstance(value, ast.Call):
         return None
     name = qualified_name(value.func, module.imports)
-    if name in _APP_CLASSES:
+    if name in APP_CLASSES:
         return "app"
-    if name in _BLUEPRINT_CLASSES:
+    if name in BLUEPRINT_CLASSES:
         return "blueprint"
     if name in _RESOURCE_APIS:
         return "api"

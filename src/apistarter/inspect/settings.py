@@ -9,14 +9,20 @@ from collections.abc import Iterator
 from apistarter.inspect.report import Evidence, Setting, SettingKind
 from apistarter.inspect.source import Module, assignments, keyword_of, qualified_name, text_of
 
-_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|CREDENTIAL")
+# A secret is named for what it is, in its last word: MAIL_PASSWORD, API_TOKEN,
+# PASSWORD_SALT; a key is one when a word before says which (SECRET_KEY, API_KEY).
+# JWT_ACCESS_TOKEN_EXPIRES, PASSWORD_MIN_LENGTH or TOKEN_URL are settings about one.
+_SECRET_NAME = re.compile(
+    r"(?:^|_)(?:SECRET|TOKEN|PASSWORD|PASSWD|PASS|PASSPHRASE|SALT|CREDENTIALS?"
+    r"|(?:SECRET|API|PRIVATE|ACCESS|SIGNING|ENCRYPTION)_(?:\w+_)?KEY)$"
+)
 
 
 def _setting(name: str, kind: SettingKind, literal: bool, evidence: Evidence) -> Setting:
     return Setting(
         name=name,
         kind=kind,
-        secret=bool(_SECRET_NAME.search(name.upper())),
+        secret=bool(_SECRET_NAME.search(name.upper().removesuffix("_*"))),
         literal_in_code=literal,
         evidence=evidence,
     )

@@ -22,6 +22,19 @@ _MEMORY_SQLITE = (
 
 
 def state_of(module: Module) -> Iterator[State]:
+    # Strings that only begin a value built in code (`"sqlite:///" + path`, an f-string):
+    # a URL's scheme there is followed by a file's path.
+    prefixes = {
+        id(part)
+        for node in ast.walk(module.tree)
+        for part in (
+            node.values[:1]
+            if isinstance(node, ast.JoinedStr)
+            else [node.left]
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add)
+            else []
+        )
+    }
     for node in ast.walk(module.tree):
         if isinstance(node, ast.keyword) and node.arg in (
             "instance_relative_config",
@@ -46,7 +59,9 @@ def state_of(module: Module) -> Iterator[State]:
             text = node.value.strip()
             url = _DATABASE_URL.match(text)
             if url and url["scheme"] == "sqlite":
-                memory = text.rstrip("/") == "sqlite:" or text.endswith(":memory:")
+                memory = text.endswith(":memory:") or (
+                    text.rstrip("/") == "sqlite:" and id(node) not in prefixes
+                )
                 yield _sqlite("sqlite URL", memory, module.at(node))
             elif url:
                 # The scheme only: a URL in code may carry credentials.

@@ -6,9 +6,31 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-from apistarter.inspect.files import TEST_DIRS
 from apistarter.inspect.report import Fixture, TestSuite
 from apistarter.inspect.source import Module, qualified_name
+
+TEST_DIRS = frozenset({"tests", "test"})
+# Base classes of unittest suites (Flask-Testing's builds on unittest's).
+_TEST_CASES = frozenset(
+    {"unittest.TestCase", "unittest.IsolatedAsyncioTestCase", "flask_testing.TestCase"}
+)
+
+
+def is_test(relative: Path, module: Module) -> bool:
+    """Whether a module holds tests: by where it is, its name, or unittest classes in it."""
+    name = relative.name
+    return (
+        any(part in TEST_DIRS for part in relative.parts[:-1])
+        or name in ("conftest.py", "tests.py")
+        or name.startswith("test_")
+        or name.endswith("_test.py")
+        or any(
+            qualified_name(base, module.imports) in _TEST_CASES
+            for node in module.tree.body
+            if isinstance(node, ast.ClassDef)
+            for base in node.bases
+        )
+    )
 
 
 def _fixtures(module: Module) -> Iterator[Fixture]:
