@@ -416,3 +416,22 @@ def test_only_secret_looking_keys_are_secrets(tmp_path: Path, name: str, secret:
     )
     found = next(s for s in inspect_project(root).settings if s.name == name)
     assert found.secret is secret
+
+
+def test_what_inspect_skipped_is_a_warning_line_each_when_answers_are_inferred(
+    tmp_path: Path,
+) -> None:
+    root = write_files(
+        tmp_path / "api", {"app.py": "from flask import Flask\napp = Flask(__name__)\n"}
+    )
+    os.mkfifo(root / "pipe.py")
+    (root / "zero.py").symlink_to("/dev/zero")
+
+    result = runner.invoke(app, ["decide", "--from", str(root), "--defaults"])
+
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: pipe.py: skipped, not a regular file",
+        "warning: zero.py: skipped, a link to something outside the project",
+    ]

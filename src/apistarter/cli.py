@@ -313,6 +313,8 @@ def _inferred(
     if not quiet:
         given = _answers_text(answers)
         out.print(f"From {escape(str(path))} ({report.app.evidence}): {escape(given)}")
+        for skipped in report.skipped:
+            err.print(f"[yellow]warning:[/] {escape(skipped)}", highlight=False, soft_wrap=True)
     return report, answers
 
 
