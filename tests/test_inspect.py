@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ from typer.testing import CliRunner
 
 from apistarter.cli import app
 from apistarter.inspect import InspectError, inspect_project
+from apistarter.inspect.reader import FILE_CAP
 from tests.flask_examples import (
     FLASK,
     FLASK_CORS,
@@ -275,3 +279,159 @@ def test_refusals_are_one_line_exit_2_and_write_nothing(
     assert tree_state(tmp_path) == before
     with pytest.raises(InspectError):
         inspect_project(Path(args[1]), app_option)
+
+
+def test_only_regular_files_inside_the_project_are_read_within_caps(tmp_path: Path) -> None:
+    """A pipe that blocks whoever opens it, a link to an endless device, a link out of
+    the project and a file over the cap: each skipped with one line, inspect completes."""
+    root = write_files(
+        tmp_path / "api",
+        {"app.py": "from flask import Flask\napp = Flask(__name__)\n", "reqs/base.txt": "flask\n"},
+    )
+    os.mkfifo(root / "pipe.py")
+    os.mkfifo(root / "requirements.txt")
+    (root / "zero.py").symlink_to("/dev/zero")
+    (root / "requirements-dev.txt").symlink_to(tmp_path.parent / "elsewhere.txt")
+    (root / "big.py").write_text("#" * (FILE_CAP + 1))
+    before = tree_state(root)
+
+    # In a process of its own: before the fix this read blocked on the pipe for ever.
+    result = subprocess.run(
+        [sys.executable, "-m", "apistarter", "inspect", str(root), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["app"]["import_path"] == "app:app"
+    skipped = sorted(report["skipped"])
+    assert skipped == [
+        "big.py: skipped, larger than 1 MiB (1,048,577 bytes)",
+        "pipe.py: skipped, not a regular file",
+        "requirements-dev.txt: skipped, a link to something outside the project",
+        "requirements.txt: skipped, not a regular file",
+        "zero.py: skipped, a link to something outside the project",
+    ]
+    assert tree_state(root) == before
+
+
+def test_commands_are_named_as_flask_names_them(tmp_path: Path) -> None:
+    root = write_files(
+        tmp_path / "api",
+        {
+            "app.py": (
+                "import click\nfrom flask import Blueprint, Flask\n"
+                "from flask.cli import AppGroup\nfrom flask_migrate import Migrate\n"
+                "from flask_sqlalchemy import SQLAlchemy\n"
+                "app = Flask(__name__)\ndb = SQLAlchemy(app)\nmigrate = Migrate(app, db)\n"
+                "bp = Blueprint('admin', __name__)\n"
+                "plain = Blueprint('plain', __name__, cli_group=None)\n"
+                "users = AppGroup('user')\n"
+                "@app.cli.command('init-db')\ndef init_db():\n    pass\n"
+                "@bp.cli.command('reset')\ndef reset():\n    pass\n"
+                "@plain.cli.command()\ndef seed_command():\n    pass\n"
+                "@users.command('create')\ndef create():\n    pass\n"
+                "@app.cli.group()\ndef translate():\n    pass\n"
+                "@translate.command()\ndef compile():\n    pass\n"
+                "app.cli.add_command(users)\napp.register_blueprint(bp)\n"
+            ),
+        },
+    )
+    commands = {c.name: c.evidence.line for c in inspect_project(root).commands}
+    assert commands == {
+        "init-db": 12,
+        "admin reset": 15,
+        "seed": 18,
+        "user create": 21,
+        "translate compile": 27,
+        # Flask-Migrate's group, registered by Migrate(app, db).
+        "db upgrade": 8,
+    }
+
+
+def test_unittest_suites_and_a_top_level_tests_py_are_found(tmp_path: Path) -> None:
+    root = write_files(
+        tmp_path / "api",
+        {
+            "app.py": "from flask import Flask\napp = Flask(__name__)\n",
+            "tests.py": "def test_home():\n    pass\n",
+            "app_checks.py": (
+                "import unittest\nfrom app import app\n"
+                "class HomeCase(unittest.TestCase):\n    def test_home(self):\n        pass\n"
+            ),
+        },
+    )
+    report = inspect_project(root)
+    assert report.tests is not None
+    assert report.tests.files == 2
+    assert report.tests.directory == "."
+    assert report.packages == ("app.py",)
+
+
+def test_a_file_sqlite_url_is_never_in_memory(tmp_path: Path) -> None:
+    root = write_files(
+        tmp_path / "api",
+        {
+            "app.py": (
+                "import os\nfrom flask import Flask\napp = Flask(__name__)\n"
+                "BASE = os.path.dirname(__file__)\n"
+                "A = 'sqlite:///' + os.path.join(BASE, 'app.db')\n"
+                "B = f'sqlite:///{BASE}/app.db'\n"
+                "C = 'sqlite:////var/lib/app/x.db'\n"
+                "D = 'sqlite:///x.db'\n"
+            ),
+            "memory.py": "E = 'sqlite://'\nF = 'sqlite:///:memory:'\n",
+        },
+    )
+    state = inspect_project(root).state
+    assert {s.evidence.file for s in state if s.kind == "sqlite-in-memory"} == {"memory.py"}
+    assert {s.evidence.file for s in state if s.kind == "sqlite"} == {"app.py"}
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("SECRET_KEY", True),
+        ("API_TOKEN", True),
+        ("MAIL_PASSWORD", True),
+        ("AWS_SECRET_ACCESS_KEY", True),
+        ("STRIPE_API_KEY", True),
+        ("SECURITY_PASSWORD_SALT", True),
+        ("GOOGLE_CREDENTIALS", True),
+        ("JWT_ACCESS_TOKEN_EXPIRES", False),
+        ("PASSWORD_MIN_LENGTH", False),
+        ("SECURITY_PASSWORD_HASH", False),
+        ("TOKEN_URL", False),
+        ("SECRET_KEY_FALLBACKS", False),
+        ("REDIS_HOST", False),
+    ],
+)
+def test_only_secret_looking_keys_are_secrets(tmp_path: Path, name: str, secret: bool) -> None:
+    root = write_files(
+        tmp_path / "api",
+        {"app.py": f"from flask import Flask\napp = Flask(__name__)\nX = app.config[{name!r}]\n"},
+    )
+    found = next(s for s in inspect_project(root).settings if s.name == name)
+    assert found.secret is secret
+
+
+def test_what_inspect_skipped_is_a_warning_line_each_when_answers_are_inferred(
+    tmp_path: Path,
+) -> None:
+    root = write_files(
+        tmp_path / "api", {"app.py": "from flask import Flask\napp = Flask(__name__)\n"}
+    )
+    os.mkfifo(root / "pipe.py")
+    (root / "zero.py").symlink_to("/dev/zero")
+
+    result = runner.invoke(app, ["decide", "--from", str(root), "--defaults"])
+
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: pipe.py: skipped, not a regular file",
+        "warning: zero.py: skipped, a link to something outside the project",
+    ]

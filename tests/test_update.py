@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from apistarter import render
+from apistarter import render, workflow
 from apistarter.cli import app
 from apistarter.questions import Framework
 from apistarter.render import available_frameworks, templates_dir
@@ -166,6 +166,25 @@ def test_framework_change_adds_a_superseding_adr(two_versions: Path) -> None:
     assert "starlette" not in (package / "middleware.py").read_text()  # Flask's WSGI one
     run([str(BIN / "mypy"), "--no-incremental"], project)
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+
+
+def test_framework_change_shows_the_plan_and_its_warnings(two_versions: Path) -> None:
+    """The superseding ADR says its warnings "were shown": `update` shows them as `new` does."""
+    project = render_previous(two_versions / "svc", "fastapi")
+    planned = workflow.plan_update(
+        workflow.update_target(project, None), ["framework=flask"], ()
+    ).recommendation
+    assert planned.warnings  # an override always carries what it costs
+
+    result = runner.invoke(app, ["update", str(project), "--set", "framework=flask"])
+
+    assert result.exit_code == 0, result.output
+    assert "Recommendation: FastAPI (chosen: Flask)" in result.output
+    # The panel wraps long lines inside its borders: read it as one line of words.
+    shown = " ".join(result.output.replace("│", " ").split())
+    for warning in planned.warnings:
+        assert warning.text in shown
+    assert planned.server.server in shown
 
 
 def test_adding_a_database_adds_the_layer_and_its_record(two_versions: Path) -> None:

@@ -8,10 +8,7 @@ commit: a refusal leaves nothing behind, as any failed render does.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,34 +21,25 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from apistarter.inspect import Dependency, InspectReport
-from apistarter.render import RenderError
+from apistarter.inspect.reader import Reader
+from apistarter.legacy_source import (
+    NOT_COPIED,
+    AdoptError,
+    AppFiles,
+    GitOrigin,
+    app_files,
+    git_origin,
+    import_history,
+)
 from apistarter.service_routes import shadowed
+
+__all__ = ["AdoptError", "Adoption", "adopted_deploy", "adoption", "check_dependencies"]
 
 # Where the app's code lives in the service, at the project root.
 LEGACY_DIR = "legacy"
 # Mounted at the root, existing clients keep their URLs: FastAPI's routes are matched
 # first, everything else reaches Flask, so a route moves by being written in FastAPI.
 ADOPTED_PREFIX = ""
-# Never copied: version control, environments, caches, build output, local state and
-# local secrets (.env files); the instance folder's data stays where it was.
-_NOT_COPIED = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".venv",
-        "venv",
-        "__pycache__",
-        ".tox",
-        ".nox",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        "node_modules",
-        "build",
-        "dist",
-        "instance",
-    }
-)
 # Where the image keeps the app's instance folder: writable by the service's user, a
 # volume in the deploy artefacts.
 INSTANCE_PATH = "/app/instance"
@@ -63,10 +51,6 @@ SECRET_KEY_SETTING = "APP_SECRET_KEY"  # noqa: S105 - a variable name, not its v
 _SIGNED = frozenset({"sessions", "flask-login", "flask-wtf", "flask-session"})
 
 
-class AdoptError(RenderError):
-    """The app cannot be adopted as it is; nothing was written."""
-
-
 @dataclass(frozen=True)
 class Adoption:
     """The app to bring in: where from, and the template's ``legacy`` answer."""
@@ -74,17 +58,18 @@ class Adoption:
     source: Path
     data: dict[str, Any]
     app_dependencies: tuple[Dependency, ...]
+    files: AppFiles
     origin: GitOrigin | None = None
 
     def bring_in(self, project: Path) -> None:
         """Copy the app's code into the rendered project, then check the merged dependencies."""
-        shutil.copytree(self.source, project / LEGACY_DIR, ignore=_ignored, symlinks=True)
+        self.files.copy_into(project / LEGACY_DIR)
         check_dependencies(project / "pyproject.toml", self.app_dependencies)
 
     def bring_history(self, repository: Path) -> None:
         """In the service's new repository: the app's history first (when it has one)."""
         if self.origin is not None:
-            import_history(self.origin, repository)
+            import_history(self.origin, repository, LEGACY_DIR)
 
 
 def adopted_deploy(plan: dict[str, Any], legacy: dict[str, Any]) -> dict[str, Any]:
@@ -111,151 +96,8 @@ def adopted_deploy(plan: dict[str, Any], legacy: dict[str, Any]) -> dict[str, An
     return {**plan, "secrets": secrets, "writable_paths": paths}
 
 
-def _ignored(directory: str, names: list[str]) -> set[str]:
-    return {
-        name
-        for name in names
-        if name in _NOT_COPIED
-        or name.endswith((".egg-info", ".pyc"))
-        or name == ".env"
-        or name.startswith(".env.")
-        or (Path(directory, name, "pyvenv.cfg").exists())
-    }
-
-
-def _read_git(directory: Path, *args: str, stdin: str | None = None) -> str:
-    """Run a git command that only reads; its output, or empty when git fails."""
-    result = subprocess.run(
-        ["git", "-C", str(directory), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        # `git status` would otherwise refresh the app's index: nothing is written into PATH.
-        env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
-    )
-    return result.stdout if result.returncode == 0 else ""
-
-
-@dataclass(frozen=True)
-class GitOrigin:
-    """Where the app's code sits in its git repository, and the commit it is taken at."""
-
-    top: Path
-    # The app's folder inside the repository ("" at its root).
-    folder: str
-    commit: str
-    dirty: bool
-    # Commits that touched the app's folder, up to ``commit``.
-    commits: int
-
-    @property
-    def described(self) -> str:
-        return f"{self.commit} (with uncommitted changes)" if self.dirty else self.commit
-
-
-def git_origin(source: Path) -> GitOrigin | None:
-    """The app's git repository, when its folder is part of a work tree with commits."""
-    found = _read_git(source, "rev-parse", "--show-toplevel", "--show-prefix", "HEAD").split("\n")
-    if len(found) < 3 or not found[2]:
-        return None
-    top, folder, commit = found[0], found[1].rstrip("/"), found[2]
-    dirty = bool(_read_git(source, "status", "--porcelain", "--", ".").strip())
-    count = _read_git(source, "rev-list", "--count", "HEAD", "--", ".").strip()
-    return GitOrigin(Path(top), folder, commit, dirty, int(count or 0))
-
-
-def _service_git(repository: Path, *args: str, stdin: str = "", **env: str) -> str:
-    result = subprocess.run(
-        ["git", *args],
-        cwd=repository,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **env},
-    )
-    if result.returncode != 0:
-        # Raised while the service is being made in its staging folder: nothing is left.
-        raise AdoptError(
-            f"could not bring the app's git history in (git {args[0]}: "
-            f"{' '.join(result.stderr.split())}); nothing was written"
-        )
-    return result.stdout
-
-
-# One commit of `git log -z` below: its id and parents, its people and dates, its message.
-_COMMIT_FORMAT = "%H %P%n%an%n%ae%n%ad%n%cn%n%ce%n%cd%n%B"
-
-
-def import_history(origin: GitOrigin, repository: Path) -> None:
-    """Make the app's commits the first ones of the new ``repository``, with the code under legacy/.
-
-    Each commit that touched the app's folder is written again with that folder as
-    legacy/ (same message, authors and dates; new ids, the originals are recorded in the
-    README), so `git log -- legacy/...` and `git blame` reach back into the app's past.
-    The branch then points at the last of them and the service's own commit follows.
-    """
-    _service_git(repository, "fetch", "--quiet", "--no-tags", str(origin.top), origin.commit)
-    log = _service_git(
-        repository,
-        "log",
-        "-z",
-        "--reverse",
-        "--topo-order",
-        "--parents",
-        "--date=raw",
-        f"--format={_COMMIT_FORMAT}",
-        origin.commit,
-        "--",
-        origin.folder or ".",
-    )
-    commits = [entry.split("\n", 7) for entry in log.split("\0") if entry]
-    folders = _service_git(
-        repository,
-        "cat-file",
-        "--batch-check",
-        stdin="".join(f"{entry[0].split()[0]}:{origin.folder}\n" for entry in commits),
-    ).splitlines()
-    empty = _service_git(repository, "mktree").strip()
-    rewritten: dict[str, str] = {}
-    trees: dict[str, str] = {}
-    for (ids, *people, message), folder in zip(commits, folders, strict=True):
-        commit, *parents = ids.split()
-        tree_id, _, kind = folder.partition(" ")
-        if not kind.startswith("tree"):
-            tree = empty  # the folder was deleted in this commit
-        elif tree_id not in trees:
-            tree = trees[tree_id] = _service_git(
-                repository, "mktree", stdin=f"040000 tree {tree_id}\t{LEGACY_DIR}\n"
-            ).strip()
-        else:
-            tree = trees[tree_id]
-        author, author_email, author_date, name, email, date = people
-        kept = [f for p in parents if p in rewritten for f in ("-p", rewritten[p])]
-        rewritten[commit] = _service_git(
-            repository,
-            "commit-tree",
-            tree,
-            *kept,
-            "-F",
-            "-",
-            stdin=message,
-            GIT_AUTHOR_NAME=author,
-            GIT_AUTHOR_EMAIL=author_email,
-            GIT_AUTHOR_DATE=f"@{author_date}",
-            GIT_COMMITTER_NAME=name,
-            GIT_COMMITTER_EMAIL=email,
-            GIT_COMMITTER_DATE=f"@{date}",
-        ).strip()
-    if commits:
-        last = rewritten[commits[-1][0].split()[0]]
-        _service_git(repository, "update-ref", "HEAD", last)
-        # The index as the last app commit had it: the service's commit records the rest.
-        _service_git(repository, "read-tree", last)
-    (repository / ".git" / "FETCH_HEAD").unlink(missing_ok=True)
-
-
+# An environment variable's name (a prefix ends in *).
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
 # A table a schema file creates: `CREATE TABLE [IF NOT EXISTS] name`, quoted or not.
 _CREATE_TABLE = re.compile(
     r"\bcreate\s+table\s+(?:if\s+not\s+exists\s+)?[\"'`\[]?(\w+)", re.IGNORECASE
@@ -273,12 +115,13 @@ def _instance_databases(report: InspectReport) -> dict[str, list[str]]:
         }
     )
     root = Path(report.root)
+    reader = Reader(root)
     tables = sorted(
         {
             table.lower()
             for schema in root.rglob("*.sql")
-            if not set(schema.relative_to(root).parts) & _NOT_COPIED
-            for table in _CREATE_TABLE.findall(schema.read_text(encoding="utf-8", errors="replace"))
+            if not set(schema.relative_to(root).parts) & NOT_COPIED
+            for table in _CREATE_TABLE.findall(reader.text(schema) or "")
         }
     )
     return {name: tables if len(names) == 1 else [] for name in names}
@@ -312,8 +155,14 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
     origin = git_origin(root)
     instance = any(s.kind == "instance-folder" for s in report.state)
     dependencies = _main_dependencies(report)
-    env = [s for s in report.settings if s.kind in ("env", "env-prefix")]
-    init = next((c for c in report.commands if "init" in c.name), None)
+    # Only names a shell or a .env file can set: any other would not stay one line there.
+    env = [
+        s
+        for s in report.settings
+        if s.kind in ("env", "env-prefix") and _ENV_NAME.fullmatch(s.name)
+    ]
+    # A command of the app's own (one word): the generated tests invoke it as one argument.
+    init = next((c for c in report.commands if "init" in c.name and " " not in c.name), None)
     smoke_paths = sorted(
         {r.rule for r in report.routes if "GET" in r.methods and "<" not in r.rule}
     )
@@ -366,7 +215,13 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         # Each of a2wsgi's threads would see its own, empty, in-memory database.
         "memory_sqlite": [str(s.evidence) for s in report.state if s.kind == "sqlite-in-memory"],
     }
-    return Adoption(source=root, data=data, app_dependencies=dependencies, origin=origin)
+    return Adoption(
+        source=root,
+        data=data,
+        app_dependencies=dependencies,
+        files=app_files(root),
+        origin=origin,
+    )
 
 
 def _candidates(specifier: SpecifierSet) -> set[Version]:

@@ -1,4 +1,8 @@
-"""The command line: parses, prompts and prints. Rules live in decision.py, Copier in render.py."""
+"""The command line: parses, prompts and prints.
+
+It talks to workflow.py, which joins the rules (decision.py), the reading of an existing
+app (inspect) and the rendering (render.py), and to questions.py for the questions.
+"""
 
 from __future__ import annotations
 
@@ -19,20 +23,6 @@ from rich.table import Table
 from rich.text import Text
 
 from apistarter import __version__, workflow
-from apistarter.adopt import adoption
-from apistarter.answers import load_answers_file, parse_set_options
-from apistarter.decision import FRAMEWORK_NAMES, Reason, Recommendation, decide
-from apistarter.inspect import InspectError, InspectReport, inspect_project
-from apistarter.interpreters import interpreter, versions_on_path
-from apistarter.presets import (
-    Preset,
-    allowed_frameworks,
-    broken_locks,
-    find_policy,
-    load_preset,
-    locks_of,
-    shipped_presets,
-)
 from apistarter.questions import (
     DECISION_QUESTIONS,
     PROJECT_QUESTIONS,
@@ -42,15 +32,17 @@ from apistarter.questions import (
     ProjectAnswers,
     Question,
     answers_schema,
-    applies,
     parse_answers,
 )
-from apistarter.render import (
+from apistarter.workflow import (
+    FRAMEWORK_NAMES,
+    InspectError,
+    InspectReport,
+    Preset,
+    Reason,
+    Recommendation,
     RenderError,
     RestoredError,
-    check_destination,
-    ensure_template_source,
-    template_version_ref,
 )
 
 app = typer.Typer(
@@ -62,8 +54,6 @@ out = Console()
 err = Console(stderr=True)
 
 EXIT_USAGE = 2
-# Derived or framework-specific: given with --set or a file, never asked for.
-OPTIONAL_PROJECT_ANSWERS = frozenset({"package_name", "legacy_app"})
 
 AnswersOption = Annotated[
     Optional[Path],  # noqa: UP045 - Typer reads the annotation at runtime
@@ -186,53 +176,29 @@ def _collect(
     interactive: bool,
     inferred: dict[str, Any] | None = None,
 ) -> tuple[DecisionAnswers, ProjectAnswers]:
-    """Merge presets, file, flags and prompts (lowest first), apply locks, validate.
-
-    Answers inferred from an existing app's code sit above presets (facts about the
-    code beat a preset's guess) and below what the person gives.
-
-    Locked answers stand above everything; an answer that contradicts one is an
-    error naming the policy. Nothing is asked until what was given is valid.
-    """
-    raw: dict[str, Any] = dict(project_defaults)
-    for preset in presets:
-        raw.update(preset.content.defaults)
-    raw.update(inferred or {})
-    given: dict[str, Any] = {}
-    if answers_file:
-        given.update(load_answers_file(answers_file))
-    given.update(parse_set_options(sets or []))
-    raw.update(given)
-    locks = locks_of(presets)
-    raw.update({lock.question: lock.value for lock in locks})
-    source = "answers" if not answers_file else str(answers_file)
-    parse_answers(raw, source)
-    broken = broken_locks(given, locks, raw)
-    if broken:
-        raise AnswerError("\n".join(broken))
-    # In the order questions.py declares them, so a follow-up comes right after the
-    # answer it depends on; each is asked only if it applies given the answers so far.
-    wanted = list(DECISION_QUESTIONS)
-    if ask_project:
-        wanted = [q for q in PROJECT_QUESTIONS if q.id not in OPTIONAL_PROJECT_ANSWERS] + wanted
-    missing = [q for q in wanted if q.id not in raw and applies(q.id, raw)]
-    if missing and not defaults:
+    """The answers workflow merges from presets, file and flags, then the prompts for
+    what is still missing (unless defaults are taken), validated."""
+    given = workflow.given_answers(
+        answers_file, sets, project_defaults, ask_project, presets, inferred
+    )
+    if given.missing and not defaults:
         if not interactive:
-            names = ", ".join(q.id for q in missing)
+            names = ", ".join(q.id for q in given.missing)
             raise AnswerError(
                 f"no answer for: {names}. Give them with --answers FILE or --set KEY=VALUE, "
                 "or use --defaults."
             )
         _introduce(presets)
         group = ""
-        for question in wanted:
-            if question.id in raw or not applies(question.id, raw):
+        # Each is asked only if it applies given the answers so far.
+        for question in given.wanted:
+            if not given.unanswered(question):
                 continue
             if question.group != group:
                 group = question.group
                 out.rule(f"[bold]{group}[/]", align="left")
-            raw[question.id] = _prompt(question, raw)
-    return parse_answers(raw, source)
+            given.raw[question.id] = _prompt(question, given.raw)
+    return given.answers()
 
 
 def _introduce(presets: tuple[Preset, ...]) -> None:
@@ -310,7 +276,7 @@ def decide_command(
     """Recommend FastAPI, Flask or a hybrid from your answers, with the reasons."""
     try:
         _, inferred = _inferred(from_, legacy_app, quiet=as_json)
-        presets = _presets(preset)
+        presets = workflow.presets_for(preset)
         decision, _ = _collect(
             answers,
             set_,
@@ -323,7 +289,7 @@ def decide_command(
             inferred=inferred,
         )
         # A plan the answers cannot hold (a database budget too small) is refused too.
-        recommendation = decide(decision)
+        recommendation = workflow.decide(decision)
     except (AnswerError, InspectError) as error:
         raise _fail(str(error)) from None
     if as_json:
@@ -353,15 +319,15 @@ def _inferred(
     path: Path | None, legacy_app: str | None, quiet: bool
 ) -> tuple[InspectReport | None, dict[str, Any]]:
     """What a static reading of an existing Flask project finds, and the answers it settles."""
-    if path is None:
-        if legacy_app is not None:
-            raise InspectError("--app needs the project to read (--from or --legacy PATH)")
+    report = workflow.read_app(path, legacy_app)
+    if report is None:
         return None, {}
-    report = inspect_project(path, legacy_app)
     answers = report.answers()
     if not quiet:
         given = _answers_text(answers)
         out.print(f"From {escape(str(path))} ({report.app.evidence}): {escape(given)}")
+        for skipped in report.skipped:
+            err.print(f"[yellow]warning:[/] {escape(skipped)}", highlight=False, soft_wrap=True)
     return report, answers
 
 
@@ -376,7 +342,7 @@ def inspect_command(
     """Read an existing Flask project without running it: its app, routes, libraries,
     settings, state and tests, each with the file and line it came from."""
     try:
-        report = inspect_project(path, legacy_app)
+        report = workflow.inspect_project(path, legacy_app)
     except InspectError as error:
         raise _fail(str(error)) from None
     if as_json:
@@ -440,13 +406,6 @@ def _answers_text(answers: dict[str, Any]) -> str:
     )
 
 
-def _presets(preset: str | None) -> tuple[Preset, ...]:
-    """The preset asked for, then the organisation policy in effect (which wins)."""
-    chosen = load_preset(preset) if preset else None
-    policy = find_policy(Path.cwd())
-    return tuple(p for p in (chosen, policy) if p is not None)
-
-
 _CHOOSE_HELP = (
     "Enter keeps the recommendation. Another framework is shown with its own server plan "
     "and warnings, and written only once you confirm it; the ADR records the override."
@@ -469,7 +428,7 @@ def _choose(
         if chosen == recommendation.framework:
             return recommendation
         try:
-            alternative = decide(answers, chosen)
+            alternative = workflow.decide(answers, chosen)
         except AnswerError as error:
             err.print(str(error), style="red", markup=False)
             continue
@@ -525,9 +484,9 @@ def new_command(
         project_defaults["project_name"] = directory.resolve().name
     try:
         if directory is not None:
-            check_destination(directory, force=force)
+            workflow.check_destination(directory, force=force)
         adopted, inferred = _inferred(legacy, legacy_app, quiet=as_json)
-        presets = _presets(preset)
+        presets = workflow.presets_for(preset)
         chosen = workflow.framework_option(framework, presets)
         decision, project = _collect(
             answers,
@@ -540,22 +499,21 @@ def new_command(
             inferred=inferred,
         )
         destination = directory or Path(project.project_name)
-        check_destination(destination, force=force)
+        workflow.check_destination(destination, force=force)
     except (AnswerError, RenderError, InspectError) as error:
         raise _fail(str(error)) from None
     if adopted is not None:
         chosen = "hybrid"
     try:
-        recommendation = decide(decision, chosen)
+        recommendation = workflow.decide(decision, chosen)
     except AnswerError as error:
         raise _fail(str(error)) from None
     if not as_json:
         _show(recommendation)
     if chosen is None and _interactive() and not as_json:
-        recommendation = _choose(recommendation, decision, allowed_frameworks(presets)[0])
+        recommendation = _choose(recommendation, decision, workflow.allowed_frameworks(presets)[0])
     try:
-        plan = adoption(adopted, legacy, project.python_version) if adopted and legacy else None
-        created = workflow.create(
+        made = workflow.create(
             destination,
             project,
             decision,
@@ -563,31 +521,42 @@ def new_command(
             presets,
             force=force,
             template=template,
-            adoption=plan,
+            adopted=adopted,
+            legacy=legacy,
         )
     except RestoredError as error:
         _fail(str(error))
         raise typer.Exit(1) from None
     except (AnswerError, RenderError) as error:
         raise _fail(str(error)) from None
-    if plan is not None and plan.data["shadowed"]:
+    created = made.result
+    if made.shadowed:
         err.print(
-            f"[yellow]warning:[/] {len(plan.data['shadowed'])} route(s) of the app will no longer "
+            f"[yellow]warning:[/] {len(made.shadowed)} route(s) of the app will no longer "
             "reach Flask, the service's own routes are matched first: "
-            + escape("; ".join(plan.data["shadowed"]))
+            + escape("; ".join(made.shadowed))
             + ". Their callers now get the service's answer; to keep the app's, mount it under a "
             "prefix (APP_LEGACY_PREFIX=/legacy). The ADR lists them.",
             highlight=False,
             soft_wrap=True,
         )
-    needed = interpreter(project.python_version)
+    if made.untracked:
+        err.print(
+            f"[yellow]warning:[/] {len(made.untracked)} file(s) in {escape(str(legacy))} that "
+            "git does not track were not copied (only tracked files are): "
+            + escape("; ".join(made.untracked))
+            + ". Commit the ones the app needs, then run the command again.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    needed = workflow.interpreter(project.python_version)
     if as_json:
         report = {
             "directory": str(created.directory),
             "project_name": project.project_name,
             "package_name": project.package_name,
             "framework": recommendation.framework,
-            "template_version": template_version_ref(),
+            "template_version": workflow.template_version_ref(),
             "answers": {**project.model_dump(mode="json"), **decision.model_dump(mode="json")},
             "recommendation": recommendation.model_dump(mode="json"),
             "overwritten": created.overwritten,
@@ -626,8 +595,8 @@ def new_command(
             ".venv/bin/pip install -e '.[dev]' && .venv/bin/pytest"
         )
     )
-    if project.python_version not in versions_on_path():
-        found = ", ".join(versions_on_path()) or "none"
+    if project.python_version not in workflow.versions_on_path():
+        found = ", ".join(workflow.versions_on_path()) or "none"
         err.print(
             f"[yellow]note:[/] {needed} is not on PATH; the service needs Python "
             f"{project.python_version}. python_version values that would work here: {found}",
@@ -641,7 +610,7 @@ def presets_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the presets as JSON.")] = False,
 ) -> None:
     """List the shipped presets; use one with `apistarter new --preset NAME`."""
-    presets = shipped_presets()
+    presets = workflow.shipped_presets()
     if as_json:
         out.print_json(json.dumps({p.name: p.content.model_dump(mode="json") for p in presets}))
         return
@@ -676,7 +645,7 @@ def update_command(
     try:
         target = workflow.update_target(directory, template)
         if not check:
-            plan = workflow.plan_update(target, set_ or [], _presets(None))
+            plan = workflow.plan_update(target, set_ or [], workflow.presets_for(None))
     except (AnswerError, RenderError) as error:
         raise _fail(str(error)) from None
     if check:
@@ -692,6 +661,8 @@ def update_command(
             out.print(f"Template v{target.current} -> v{target.available}: update {state}")
         raise typer.Exit(1 if target.outdated else 0)
     if not as_json:
+        if plan.replanned:
+            _show(plan.recommendation)
         out.print(
             f"Template source: {escape(target.source)} (v{target.current} -> v{target.available})",
             highlight=False,
@@ -748,10 +719,12 @@ def update_command(
 def template_command() -> None:
     """Put the template bundle where projects record it, so plain `copier update` works."""
     try:
-        source = ensure_template_source()
+        source = workflow.ensure_template_source()
     except RenderError as error:
         raise _fail(str(error)) from None
-    out.print(f"Template source: {source} (renders {template_version_ref()})", markup=False)
+    out.print(
+        f"Template source: {source} (renders {workflow.template_version_ref()})", markup=False
+    )
 
 
 @app.command("questions")

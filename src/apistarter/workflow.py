@@ -1,10 +1,12 @@
-"""What `new` and `update` do between the questions and the rendering.
+"""What `new`, `update` and `decide` do between the questions and the rendering.
 
-cli.py asks and prints, decision.py decides, render.py talks to Copier and git.
-This module joins them: which framework a policy allows, which answers an update
-re-renders with, which template source it uses, and what its summary should say.
-Refusals raise AnswerError or RenderError (nothing changed); a failure part-way
-raises RestoredError (what was written was undone).
+cli.py asks and prints, decision.py decides, render.py talks to Copier and git,
+inspect reads an existing app, adopt brings it in. This module joins them and is the
+one the command line talks to (with questions.py for the questions themselves): how
+given answers merge with presets and policies, which framework a policy allows, which
+answers an update re-renders with, which template source it uses, and what its summary
+should say. Refusals raise AnswerError, InspectError or RenderError (nothing changed);
+a failure part-way raises RestoredError (what was written was undone).
 """
 
 from __future__ import annotations
@@ -16,23 +18,37 @@ from typing import Any
 from packaging.version import Version
 
 from apistarter import __version__
-from apistarter.adopt import Adoption, adopted_deploy
-from apistarter.answers import parse_set_options
-from apistarter.decision import Recommendation, decide
-from apistarter.presets import Preset, allowed_frameworks, broken_locks, locks_of
+from apistarter.adopt import adopted_deploy, adoption
+from apistarter.answers import load_answers_file, parse_set_options
+from apistarter.decision import FRAMEWORK_NAMES, Reason, Recommendation, decide
+from apistarter.inspect import InspectError, InspectReport, inspect_project
+from apistarter.interpreters import interpreter, versions_on_path
+from apistarter.presets import (
+    Preset,
+    allowed_frameworks,
+    broken_locks,
+    find_policy,
+    load_preset,
+    locks_of,
+    shipped_presets,
+)
 from apistarter.questions import (
+    DECISION_QUESTIONS,
     FRAMEWORKS,
     PROJECT_QUESTIONS,
     AnswerError,
     DecisionAnswers,
     Framework,
     ProjectAnswers,
+    Question,
+    applies,
     parse_answers,
 )
 from apistarter.render import (
     ANSWERS_FILE,
     NewResult,
     RenderError,
+    RestoredError,
     UpdateResult,
     available_frameworks,
     check_destination,
@@ -48,10 +64,112 @@ from apistarter.render import (
 )
 from apistarter.template_source import RECORDED_SOURCE
 
+# What the command line reaches through this module besides the functions defined here.
+__all__ = [
+    "FRAMEWORK_NAMES",
+    "InspectError",
+    "InspectReport",
+    "NewResult",
+    "Preset",
+    "Reason",
+    "Recommendation",
+    "RenderError",
+    "RestoredError",
+    "UpdateResult",
+    "allowed_frameworks",
+    "check_destination",
+    "decide",
+    "ensure_template_source",
+    "inspect_project",
+    "interpreter",
+    "shipped_presets",
+    "template_version_ref",
+    "versions_on_path",
+]
+
+# Derived or framework-specific: given with --set or a file, never asked for.
+OPTIONAL_PROJECT_ANSWERS = frozenset({"package_name", "legacy_app"})
 # Answers a project cannot change through an update: they name its files.
 FIXED_ON_UPDATE = frozenset({"project_name", "package_name"})
 # What a service's recorded answers hold that an update's plan is computed from.
 PLAN_KEYS = ("framework", "server", "database_plan", "load_test")
+
+
+def presets_for(preset: str | None) -> tuple[Preset, ...]:
+    """The preset asked for, then the organisation policy in effect (which wins)."""
+    chosen = load_preset(preset) if preset else None
+    policy = find_policy(Path.cwd())
+    return tuple(p for p in (chosen, policy) if p is not None)
+
+
+def read_app(path: Path | None, legacy_app: str | None) -> InspectReport | None:
+    """A static reading of the existing Flask project at `path`, when one is given."""
+    if path is None:
+        if legacy_app is not None:
+            raise InspectError("--app needs the project to read (--from or --legacy PATH)")
+        return None
+    return inspect_project(path, legacy_app)
+
+
+@dataclass
+class Given:
+    """The answers given so far, merged and checked, and the questions that may be asked."""
+
+    raw: dict[str, Any]
+    # Where the answers came from, named in validation errors.
+    source: str
+    # In the order questions.py declares them, so a follow-up comes right after the
+    # answer it depends on.
+    wanted: list[Question]
+
+    def unanswered(self, question: Question) -> bool:
+        """Whether the question is still to be asked, given the answers so far."""
+        return question.id not in self.raw and applies(question.id, self.raw)
+
+    @property
+    def missing(self) -> list[Question]:
+        return [q for q in self.wanted if self.unanswered(q)]
+
+    def answers(self) -> tuple[DecisionAnswers, ProjectAnswers]:
+        return parse_answers(self.raw, self.source)
+
+
+def given_answers(
+    answers_file: Path | None,
+    sets: list[str] | None,
+    project_defaults: dict[str, Any],
+    ask_project: bool,
+    presets: tuple[Preset, ...],
+    inferred: dict[str, Any] | None = None,
+) -> Given:
+    """Merge presets, file and flags (lowest first), apply locks, validate.
+
+    Answers inferred from an existing app's code sit above presets (facts about the
+    code beat a preset's guess) and below what the person gives.
+
+    Locked answers stand above everything; an answer that contradicts one is an
+    error naming the policy. Nothing is asked until what was given is valid.
+    """
+    raw: dict[str, Any] = dict(project_defaults)
+    for preset in presets:
+        raw.update(preset.content.defaults)
+    raw.update(inferred or {})
+    given: dict[str, Any] = {}
+    if answers_file:
+        given.update(load_answers_file(answers_file))
+    given.update(parse_set_options(sets or []))
+    raw.update(given)
+    locks = locks_of(presets)
+    raw.update({lock.question: lock.value for lock in locks})
+    source = "answers" if not answers_file else str(answers_file)
+    parse_answers(raw, source)
+    broken = broken_locks(given, locks, raw)
+    if broken:
+        raise AnswerError("\n".join(broken))
+    wanted = list(DECISION_QUESTIONS)
+    if ask_project:
+        wanted = [q for q in PROJECT_QUESTIONS if q.id not in OPTIONAL_PROJECT_ANSWERS] + wanted
+    return Given(raw, source, wanted)
 
 
 def framework_option(framework: str | None, presets: tuple[Preset, ...]) -> Framework | None:
@@ -98,6 +216,17 @@ def constraints(presets: tuple[Preset, ...]) -> list[dict[str, str]]:
     return locked
 
 
+@dataclass(frozen=True)
+class Created:
+    """What `new` made, and the adopted app's routes that no longer reach it."""
+
+    result: NewResult
+    # Matched by the service's own routes first (empty without an adopted app).
+    shadowed: tuple[str, ...] = ()
+    # Files git does not track in the adopted app's folder: listed, not copied.
+    untracked: tuple[str, ...] = ()
+
+
 def create(
     destination: Path,
     project: ProjectAnswers,
@@ -107,28 +236,34 @@ def create(
     *,
     force: bool,
     template: str | None,
-    adoption: Adoption | None = None,
-) -> NewResult:
-    """Render the service `new` was asked for, with the Flask app it adopts if any."""
+    adopted: InspectReport | None = None,
+    legacy: Path | None = None,
+) -> Created:
+    """Render the service `new` was asked for, with the Flask app it adopts if any
+    (`adopted`, read from `legacy`)."""
+    plan = adoption(adopted, legacy, project.python_version) if adopted and legacy else None
     check_renderable(recommendation, presets, template)
     data = template_data(project, decision, recommendation, constraints(presets))
     history = None
-    if adoption is not None:
-        data["legacy"] = adoption.data
-        data["deploy"] = adopted_deploy(data["deploy"], adoption.data)
+    if plan is not None:
+        data["legacy"] = plan.data
+        data["deploy"] = adopted_deploy(data["deploy"], plan.data)
         if check_destination(destination, force=force):
             # Rendered over files already there: their history (if any) stays the service's.
-            data["legacy"] = {**adoption.data, "history": 0}
+            data["legacy"] = {**plan.data, "history": 0}
         else:
-            history = adoption.bring_history
-    return new_project(
+            history = plan.bring_history
+    result = new_project(
         destination,
         data,
         force=force,
         template=template_location(template),
-        before_commit=adoption.bring_in if adoption else None,
+        before_commit=plan.bring_in if plan else None,
         history=history,
     )
+    if plan is None:
+        return Created(result)
+    return Created(result, tuple(plan.data["shadowed"]), plan.files.untracked)
 
 
 def template_location(template: str | None) -> str | None:
@@ -198,8 +333,12 @@ class UpdatePlan:
 
     target: UpdateTarget
     data: dict[str, Any]
+    # The plan decided again from the recorded answers and --set.
+    recommendation: Recommendation
     # The --set options that leave framework, server plan and load test as they were.
     unchanged_by: tuple[str, ...] = ()
+    # --set options changed the plan: it is shown, with its warnings, as `new` shows it.
+    replanned: bool = False
 
 
 def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, ...]) -> UpdatePlan:
@@ -239,7 +378,8 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
         raise AnswerError(
             f"--set framework={chosen}: {allowed_by} allows only {', '.join(allowed)}"
         )
-    data = template_data(project, decision, decide(decision, chosen))
+    recommendation = decide(decision, chosen)
+    data = template_data(project, decision, recommendation)
     # Copier renders the project's recorded version again from these: a plan edited
     # into another shape would fail half way through the update.
     reshaped = sorted(
@@ -275,7 +415,13 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
         if data["database_plan"] and not had_database and not data["adr_database"]:
             data["adr_database"] = {"date": new_record["date"]}
     unchanged = all(data[key] == recorded.get(key) for key in PLAN_KEYS)
-    return UpdatePlan(target, data, tuple(options) if unchanged else ())
+    return UpdatePlan(
+        target,
+        data,
+        recommendation,
+        unchanged_by=tuple(options) if unchanged else (),
+        replanned=bool(options) and not unchanged,
+    )
 
 
 def run_update(plan: UpdatePlan, conflict: str) -> UpdateResult:

@@ -1,0 +1,142 @@
+"""The findings inspect reports, each with the file and line it came from."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from apistarter.questions import BlockingDep
+
+
+class InspectError(ValueError):
+    """The project cannot be adopted as it is; the message is one line."""
+
+
+class Evidence(BaseModel):
+    """Where a finding came from: a path relative to the project, and a line."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class Finding(BaseModel):
+    """Something found in the project, and the file and line it was found at."""
+
+    model_config = ConfigDict(frozen=True)
+
+    evidence: Evidence
+
+
+class FlaskApp(Finding):
+    """A Flask app object at module level, or a function that builds one."""
+
+    import_path: str
+    kind: Literal["object", "factory"]
+
+
+class Route(Finding):
+    """One URL rule with a view, as declared (a blueprint's prefix included)."""
+
+    rule: str
+    methods: tuple[str, ...]
+    view: str
+
+
+class BlockingUse(Finding):
+    """An import of a library that blocks the thread while it waits."""
+
+    module: str
+    dep: BlockingDep
+
+
+class Dependency(Finding):
+    """A declared requirement, from the file that declares it."""
+
+    requirement: str
+    group: str
+
+
+SettingKind = Literal["config", "env", "env-prefix", "config-file"]
+
+
+class Setting(Finding):
+    """A configuration key or an environment variable the app reads or sets."""
+
+    name: str
+    kind: SettingKind
+    secret: bool
+    literal_in_code: bool
+
+
+class State(Finding):
+    """Where the app keeps state on disk or reaches a database."""
+
+    kind: Literal["instance-folder", "sqlite", "sqlite-in-memory", "database-url"]
+    detail: str
+
+
+class Extension(Finding):
+    """An extension or Flask feature that behaves differently behind the mount."""
+
+    name: str
+    why: str
+
+
+class Command(Finding):
+    """A command-line command the app defines (``flask NAME``), e.g. to create its tables."""
+
+    name: str
+
+
+class Fixture(Finding):
+    """A pytest fixture a conftest file defines (``client``, ``app``, ...)."""
+
+    name: str
+
+
+class TestSuite(BaseModel):
+    """The app's own tests: where they are, and the fixtures its conftest files give."""
+
+    model_config = ConfigDict(frozen=True)
+
+    directory: str
+    files: int
+    fixtures: tuple[Fixture, ...]
+
+
+class InspectReport(BaseModel):
+    """What a static reading of a Flask project found, each finding with its evidence."""
+
+    model_config = ConfigDict(frozen=True)
+
+    root: str
+    app: FlaskApp
+    routes: tuple[Route, ...]
+    blocking: tuple[BlockingUse, ...]
+    dependencies: tuple[Dependency, ...]
+    requires_python: str | None
+    requires_python_evidence: Evidence | None
+    settings: tuple[Setting, ...]
+    state: tuple[State, ...]
+    extensions: tuple[Extension, ...]
+    commands: tuple[Command, ...]
+    tests: TestSuite | None
+    # The top-level packages and modules holding the app's code (src/ layout kept),
+    # relative to root: what installing the app means.
+    packages: tuple[str, ...]
+    skipped: tuple[str, ...]
+
+    def answers(self) -> dict[str, Any]:
+        """The answers these findings settle, keyed like DecisionAnswers/ProjectAnswers."""
+        return {
+            "codebase": "existing-flask",
+            "existing_routes": len(self.routes),
+            "blocking_deps": list(dict.fromkeys(use.dep for use in self.blocking)),
+            "legacy_app": self.app.import_path,
+        }
