@@ -99,10 +99,13 @@ def test_answer_the_questions_and_get_a_working_service(tmp_path: Path) -> None:
         "typed request/response validation",
         "Where will the service run",
         "CPU cores",
+        "keep data in a database",
     ):
         shown = _answer(child, question, "")
-        # A new service is never asked about an existing app's routes.
+        # A new service is never asked about an existing app's routes, nor one without a
+        # database about its server's connections.
         assert "How many routes" not in shown
+        assert "max_connections" not in shown
     # The recommendation and its reasons come before anything is written.
     shown = _answer(child, "Framework to generate", "")
     assert "Recommendation: FastAPI" in shown
@@ -123,7 +126,7 @@ def test_an_override_in_the_prompt_is_shown_confirmed_and_recorded(tmp_path: Pat
     child = _spawn(tmp_path, "new", "svc", "--set", "description=x", "--set", "author=")
     child.expect("Python version")
     child.sendline("")
-    for _ in range(13):  # every decision question, defaults
+    for _ in range(14):  # every decision question, defaults
         child.expect(PROMPT)
         child.sendline("")
     # `?` works at the last prompt too.
