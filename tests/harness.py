@@ -161,7 +161,7 @@ def tree_state(path: Path) -> str:
     lines = []
     for root, folders, files in os.walk(path):
         folders.sort()
-        if ".git" in folders:
+        if ".git" in folders and not (Path(root) / ".git").is_symlink():
             folders.remove(".git")
             repo = Path(root)
             lines.append(f"repo {repo.relative_to(path)}")

@@ -280,3 +280,20 @@ def test_a_folder_that_only_looks_like_a_staging_directory_survives(sandbox: Pat
     assert result.exit_code == 0, result.output
     assert (lookalike / "thesis.tex").read_text() == "three years of work\n"
     assert "Removed" not in result.stdout
+
+
+@pytest.mark.parametrize("points_to", ["missing", "empty-folder"])
+def test_force_refuses_a_git_folder_that_is_a_link(sandbox: Path, points_to: str) -> None:
+    # git init would create (or fill) a repository wherever .git points.
+    elsewhere = sandbox / "elsewhere"
+    if points_to == "empty-folder":
+        elsewhere.mkdir()
+    target = sandbox / "svc"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine\n")
+    (target / ".git").symlink_to(elsewhere)
+
+    message = _refused(sandbox, str(target), "--force")
+
+    assert ".git is a symbolic link" in message
+    assert not (elsewhere / "HEAD").exists()

@@ -552,6 +552,9 @@ def _clashes(staging: Path, destination: Path) -> tuple[list[str], list[str]]:
     """Rendered paths that cannot be written over ``destination``, and files to overwrite."""
     clashes: list[str] = []
     overwritten: list[str] = []
+    if (destination / ".git").is_symlink():
+        # git init, commit and reset write there: a repository outside the target.
+        clashes.append(".git is a symbolic link (git would write where it points)")
     for source in sorted(staging.rglob("*")):
         relative = source.relative_to(staging).as_posix()
         try:
