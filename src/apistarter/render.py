@@ -827,6 +827,54 @@ def update_project(
     which Copier diffs against. Any failure, an interrupt included, puts the working
     tree and the history back as they were and raises :class:`RestoredError`.
     """
+    with _update_lock(directory):
+        # Read again under the lock: a run that held it before may have changed them.
+        if recorded_answers(directory) != recorded:
+            raise RenderError(
+                f"{directory / ANSWERS_FILE} changed while this update was prepared "
+                "(another update?); run it again. Nothing was changed"
+            )
+        return _update_locked(directory, data, recorded, conflict, template)
+
+
+# In the service's git directory: held (flock) by the update in progress.
+UPDATE_LOCK = "apistarter-update.lock"
+
+
+@contextlib.contextmanager
+def _update_lock(directory: Path) -> Iterator[None]:
+    """Hold the service's update lock; refuse when another update holds it.
+
+    An flock, not a file's existence: the kernel releases it when its holder exits,
+    however it exits (kill -9 included), so no lock is ever stale and none needs
+    clearing by hand. The file stays in the git directory (deleting it would let two
+    runs lock two different files).
+    """
+    git_dir = Path(_git_output("rev-parse", "--absolute-git-dir", cwd=directory).strip())
+    with _refusing_os_errors():
+        descriptor = os.open(git_dir / UPDATE_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RenderError(
+                f"another apistarter update of {directory} is running; let it finish and "
+                "review its result. Nothing was changed"
+            ) from None
+        except OSError:
+            pass  # a file system without locks: no turns
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _update_locked(
+    directory: Path,
+    data: dict[str, Any],
+    recorded: dict[str, Any],
+    conflict: str,
+    template: str | None,
+) -> UpdateResult:
     # Copier writes every file of the new version, following links: rendered first
     # into a scratch directory, every path it will write is checked beforehand.
     with tempfile.TemporaryDirectory(prefix="apistarter-next-") as scratch:
