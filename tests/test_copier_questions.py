@@ -32,6 +32,7 @@ from apistarter.questions import (
     RESERVED_PACKAGE_NAMES,
     SERVICE_LIMITS,
     AnswerError,
+    DecisionAnswers,
     Framework,
     parse_answers,
     whole,
@@ -83,6 +84,19 @@ def test_copier_validates_names_with_the_pattern_apistarter_uses(
 
 def test_copier_reserves_the_names_apistarter_reserves() -> None:
     assert COPIER_YML["reserved_package_names"]["default"] == sorted(RESERVED_PACKAGE_NAMES)
+
+
+def test_every_decision_answer_is_a_copier_question_that_refuses_plain_copier() -> None:
+    """copier.yml's decision inputs (tests/test_plain_copier_update.py runs them)."""
+    refusal = COPIER_YML["api_consumers"]["validator"]
+    listed = set(re.findall(r"'(\w+)'", refusal))
+    questions = {
+        key
+        for key, question in COPIER_YML.items()
+        if isinstance(question, dict) and question.get("validator") == refusal
+    }
+    # deploy is also the deploy plan's question, which refuses a target given as text.
+    assert listed == questions == set(DecisionAnswers.model_fields) - {"deploy"}
 
 
 def test_copier_limits_are_apistarters() -> None:
