@@ -18,6 +18,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import tomllib
@@ -305,6 +306,8 @@ class NewResult:
     leftovers: tuple[str, ...] = ()
     # Backups of files a killed --force run had replaced: kept for the user.
     backups: tuple[str, ...] = ()
+    # With lock=True: why uv.lock was not written (one line); empty when it was.
+    lock_note: str = ""
 
 
 def new_project(
@@ -315,6 +318,7 @@ def new_project(
     template: str | None = None,
     before_commit: Callable[[Path], None] | None = None,
     history: Callable[[Path], None] | None = None,
+    lock: bool = False,
 ) -> NewResult:
     """Render a project into ``destination``, then ``git init`` and commit it.
 
@@ -327,6 +331,8 @@ def new_project(
     adopted app's code is added there); what it raises leaves nothing behind.
     ``history`` gets the new repository before its first commit (an adopted app's commits
     become its first ones); a directory that holds files already keeps its own history.
+    ``lock`` writes uv.lock into the first commit when uv can resolve the dependencies
+    (the package index reachable); otherwise the result's ``lock_note`` says why not.
     """
     destination = target_path(destination)
     occupied = check_destination(destination, force=force)
@@ -361,6 +367,7 @@ def new_project(
             _copy(data, tree, template)
             if before_commit is not None:
                 before_commit(tree)
+            lock_note = _write_lock(tree, str(data.get("python_version", ""))) if lock else ""
             overwritten: tuple[str, ...] = ()
             untracked: tuple[str, ...] = ()
             if occupied:
@@ -383,7 +390,42 @@ def new_project(
             for folder in [] if done else made:
                 with contextlib.suppress(OSError):
                     folder.rmdir()
-    return NewResult(destination, overwritten, untracked, leftovers, backups)
+    return NewResult(destination, overwritten, untracked, leftovers, backups, lock_note)
+
+
+# Resolving a service's dependencies: a few seconds with the index reachable.
+LOCK_TIMEOUT_S = 300
+
+
+def _write_lock(tree: Path, python_version: str) -> str:
+    """Run `uv lock` in ``tree``; "" when uv.lock was written, otherwise why not.
+
+    uv resolves for the service's Python (it reads no more than its metadata) and never
+    downloads an interpreter; a failure leaves the service as rendered, without a lock.
+    """
+    # On PATH, or installed beside apistarter (its virtualenv's bin).
+    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+    if uv is None:
+        return "uv.lock not written: uv is not installed (install it, run `uv lock`, commit)"
+    python = shutil.which(f"python{python_version}") or f"python{python_version}"
+    try:
+        result = subprocess.run(
+            [uv, "lock", "--quiet", "--python", python],
+            cwd=tree,
+            env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+            capture_output=True,
+            text=True,
+            timeout=LOCK_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"uv.lock not written: uv lock took over {LOCK_TIMEOUT_S} s (run it later)"
+    if result.returncode == 0:
+        return ""
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    # uv's last "cause:" line is the root of the failure (an unreachable index, no Python).
+    problem = (lines or [f"uv exited {result.returncode}"])[-1].removeprefix("cause: ")
+    return f"uv.lock not written: {problem}; run `uv lock` when it can resolve, then commit it"
 
 
 @contextlib.contextmanager
