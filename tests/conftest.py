@@ -9,11 +9,17 @@ from pathlib import Path
 import pytest
 
 from tests.flask_examples import FLASK, new_legacy, sdist
+from tests.postgres_cluster import system_user
 
 # A suite started in the background by a non-interactive shell (`.ci/run &`) inherits
 # SIGINT ignored, and so would every CLI it starts: the Ctrl-C tests would then see
 # nothing happen. A handler installed here is reset to the default in each child.
 signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any test starts PostgreSQL as root: see postgres_cluster.system_user.
+    system_user()
 
 
 @pytest.fixture(scope="session")

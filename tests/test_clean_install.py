@@ -23,6 +23,7 @@ from apistarter.questions import Framework
 
 from .harness import (
     dockerfile_instruction,
+    free_port,
     get,
     make_venv,
     pip_install,
@@ -39,6 +40,7 @@ PLANS = [
     pytest.param("flask", {"workload": "io-bound"}, id="gunicorn-gthread"),
     pytest.param("flask", {"workload": "io-bound", "peak_concurrency": 1000}, id="gunicorn-gevent"),
     pytest.param("hybrid", {}, id="hybrid-a2wsgi"),
+    pytest.param("flask", {"database": "postgresql"}, id="gunicorn-gthread-postgresql"),
 ]
 
 
@@ -59,17 +61,29 @@ def test_service_boots_from_its_declared_dependencies(
     framework: Framework, answers: dict[str, object], tmp_path: Path
 ) -> None:
     project, bin_dir = _installed(tmp_path, framework, answers)
+    # With a database: one nobody listens for. The driver is imported and tried (503).
+    database = {"APP_DATABASE_URL": f"postgresql://u:p@127.0.0.1:{free_port()}/db"}
+    env = database if answers.get("database") == "postgresql" else {}
 
-    with serve(project, dockerfile_instruction(project, "CMD"), bin_dir=bin_dir) as server:
+    command = dockerfile_instruction(project, "CMD")
+    with serve(project, command, env, bin_dir=bin_dir) as server:
         assert get(server.base_url + "/livez")[0] == 200
-        assert get(server.base_url + "/v1/items")[0] == 200
+        assert get(server.base_url + "/v1/items")[0] == (503 if env else 200)
 
 
-@pytest.mark.parametrize("framework", ["fastapi", "flask", "hybrid"])
+@pytest.mark.parametrize(
+    ("framework", "answers"),
+    [
+        # Without and with the database layer (its dependencies, the embedded PostgreSQL).
+        pytest.param(framework, {"database": database}, id=f"{framework}-{database}")
+        for framework in ("fastapi", "flask", "hybrid")
+        for database in ("none", "postgresql")
+    ],
+)
 def test_dev_install_runs_the_projects_tests_without_warnings(
-    framework: Framework, tmp_path: Path
+    framework: Framework, answers: dict[str, object], tmp_path: Path
 ) -> None:
-    project, bin_dir = _installed(tmp_path, framework, {}, "[dev]")
+    project, bin_dir = _installed(tmp_path, framework, answers, "[dev]")
 
     run(
         [str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"],

@@ -168,6 +168,30 @@ def test_framework_change_adds_a_superseding_adr(two_versions: Path) -> None:
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
 
 
+def test_adding_a_database_adds_the_layer_and_its_record(two_versions: Path) -> None:
+    project = render_previous(two_versions / "svc", "fastapi")
+    first = project / "docs" / "decisions" / "0001-web-framework.md"
+    first_before = first.read_text()
+
+    result = runner.invoke(app, ["update", str(project), "--set", "database=postgresql"])
+
+    assert result.exit_code == 0, result.output
+    assert first.read_text() == first_before  # history stays as written
+    record = (project / "docs" / "decisions" / "0003-keep-items-in-postgresql.md").read_text()
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    plan = answers["database_plan"]
+    assert f"= {plan['connections']}**" in record  # the connection sum, from the plan
+    assert "initContainer" in record
+    package = project / "src" / "orders_api"
+    for module in ("db.py", "tables.py", "migrate.py", "migrations/env.py"):
+        assert (package / module).is_file(), module
+    assert "initContainers" in (project / "deploy/kubernetes/deployment.yaml").read_text()
+    assert "APP_DATABASE_URL" in (project / ".env.example").read_text()
+    # The service's own checks pass, its tests against an embedded PostgreSQL.
+    run([str(BIN / "mypy"), "--no-incremental"], project)
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+
+
 def _platform_fork(two_versions: Path) -> Path:
     """A platform team's fork: the upstream history plus a commit of its own, tagged."""
     fork = two_versions / "fork"

@@ -264,6 +264,18 @@ def _show(recommendation: Recommendation) -> None:
     )
     for line in plan.why:
         body.add_row("", Text(line, style="dim"))
+    data = recommendation.database
+    if data is not None:
+        body.add_row(
+            "database",
+            Text(
+                f"PostgreSQL via {data.driver} ({data.api}), pool {data.pool_size} per process, "
+                f"{data.connections} of {data.max_connections} connections at most, checkout "
+                f"{data.checkout_timeout_s}s, statement_timeout {data.statement_timeout_ms}ms"
+            ),
+        )
+        for line in data.why:
+            body.add_row("", Text(line, style="dim"))
     for alternative in recommendation.alternatives:
         body.add_row(
             "instead",
@@ -310,9 +322,10 @@ def decide_command(
             interactive=_interactive() and not as_json,
             inferred=inferred,
         )
+        # A plan the answers cannot hold (a database budget too small) is refused too.
+        recommendation = decide(decision)
     except (AnswerError, InspectError) as error:
         raise _fail(str(error)) from None
-    recommendation = decide(decision)
     if as_json:
         out.print_json(recommendation.model_dump_json())
     else:
@@ -455,7 +468,11 @@ def _choose(
         chosen = next(f for f in allowed if f == pick)
         if chosen == recommendation.framework:
             return recommendation
-        alternative = decide(answers, chosen)
+        try:
+            alternative = decide(answers, chosen)
+        except AnswerError as error:
+            err.print(str(error), style="red", markup=False)
+            continue
         _show(alternative)
         confirmed = _ask(
             f"Generate {FRAMEWORK_NAMES[chosen]} with this plan?",
@@ -528,7 +545,10 @@ def new_command(
         raise _fail(str(error)) from None
     if adopted is not None:
         chosen = "hybrid"
-    recommendation = decide(decision, chosen)
+    try:
+        recommendation = decide(decision, chosen)
+    except AnswerError as error:
+        raise _fail(str(error)) from None
     if not as_json:
         _show(recommendation)
     if chosen is None and _interactive() and not as_json:

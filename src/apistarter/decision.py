@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
+from apistarter.database import DatabasePlan, plan_database
 from apistarter.questions import DecisionAnswers, Framework
 from apistarter.server import ServerPlan, plan_server
 from apistarter.sources import SOURCES, Source
@@ -254,6 +255,19 @@ ASYNC_ALTERNATIVES: dict[str, str] = {
     "file-io": "anyio.Path or aiofiles",
 }
 
+# What the generated database layer uses instead of a blocking database library named in
+# blocking_deps, on a FastAPI plan with database=postgresql.
+GENERATED_DATABASE_LAYER: dict[str, str] = {
+    "psycopg2": "psycopg2 would block the event loop on every query; the generated database "
+    "layer uses psycopg 3's asyncio connections through SQLAlchemy's AsyncSession instead "
+    "(src/<package>/db.py), so keep psycopg2 out of `async def` routes and move its queries "
+    "there.",
+    "sqlalchemy-sync": "A sync SQLAlchemy Session would block the event loop on every query; "
+    "the generated database layer gives the routes an AsyncSession over psycopg 3 instead "
+    "(src/<package>/db.py): write new queries against it, and keep sync sessions out of "
+    "`async def` routes.",
+}
+
 ASGI: frozenset[Framework] = frozenset({"fastapi", "hybrid"})
 
 PITFALLS: tuple[Pitfall, ...] = (
@@ -418,6 +432,7 @@ class Recommendation(BaseModel):
     alternatives: tuple[Alternative, ...]
     drivers: tuple[str, ...]
     server: ServerPlan
+    database: DatabasePlan | None
     load_test: LoadTestPlan
     sources: tuple[Source, ...]
 
@@ -467,7 +482,9 @@ def _warnings(answers: DecisionAnswers, framework: Framework) -> list[Reason]:
         warnings.extend(
             Reason(
                 answer=f"blocking_deps={dep}",
-                text=f"{dep} blocks the event loop when called inside `async def`; use "
+                text=GENERATED_DATABASE_LAYER[dep]
+                if answers.database != "none" and dep in GENERATED_DATABASE_LAYER
+                else f"{dep} blocks the event loop when called inside `async def`; use "
                 f"{ASYNC_ALTERNATIVES[dep]}, or keep the route a plain `def`.",
                 source="S0",
             )
@@ -505,6 +522,7 @@ def decide(answers: DecisionAnswers, choose: Framework | None = None) -> Recomme
                 source="-",
             ),
         )
+    server = plan_server(answers, framework)
     drivers = tuple(dict.fromkeys(reason.answer for reason in reasons if reason.answer != "(tie)"))
     summary = f"{FRAMEWORK_NAMES[framework]}" + (
         f", chosen over the recommended {FRAMEWORK_NAMES[recommended]}."
@@ -525,7 +543,8 @@ def decide(answers: DecisionAnswers, choose: Framework | None = None) -> Recomme
             if other != framework
         ),
         drivers=drivers,
-        server=plan_server(answers, framework),
+        server=server,
+        database=plan_database(answers, framework, server),
         load_test=_load_test(answers),
         sources=tuple(SOURCES.values()),
     )

@@ -39,6 +39,8 @@ MEMORY_PER_WORKER_MIB = 256
 # service down; the PodDisruptionBudget lets one go at a time.
 MIN_REPLICAS = 2
 MAX_REPLICAS = 10
+# A rolling update starts one new pod before it stops an old one (maxUnavailable 0).
+MAX_SURGE = 1
 CPU_TARGET_PERCENT = 70
 # The Kubernetes version the manifests are validated against (kubernetes-validate).
 KUBERNETES_VERSION = "1.34.0"
@@ -47,6 +49,15 @@ CHECKOV_VERSION = "3.3.30"
 # Settings held in a Secret, never in a ConfigMap or the repository: the generated
 # settings' SecretStr fields (each service's own tests/test_deploy.py checks the two agree).
 SECRET_SETTINGS = ("APP_API_KEY",)
+# A service with a database reads its URL, credentials included, from a secret too; it
+# cannot start without it, so the Secret must hold it (the others are optional).
+DATABASE_SECRET = "APP_DATABASE_URL"  # noqa: S105 - the setting's name, not its value
+# The migration step (a Kubernetes initContainer): one short-lived Python process, one
+# connection, Alembic and the service's modules imported.
+MIGRATION_CPU_MILLI = 250
+MIGRATION_MEMORY_MIB = 256
+# The PostgreSQL a Compose project runs beside the service: pinned, never :latest.
+POSTGRES_IMAGE = "postgres:16.6-alpine"
 # nginx beside the app when the server plan puts a proxy in front: the unprivileged
 # image (no root to bind or to write), pinned, never :latest.
 PROXY_IMAGE = "nginxinc/nginx-unprivileged:1.27.3-alpine"
@@ -102,6 +113,23 @@ class ProxyDeploy(BaseModel):
     stop_delay_s: int
 
 
+class MigrationDeploy(BaseModel):
+    """The step that migrates the database before a new version takes traffic.
+
+    One mechanism for every database the service owns: its own tables (`python -m
+    <package>.migrate`) and an adopted app's (its own migration command).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    command: tuple[str, ...]
+    cpu_milli: int = MIGRATION_CPU_MILLI
+    memory_mib: int = MIGRATION_MEMORY_MIB
+    # Compose runs PostgreSQL too, for a project that is whole on one machine; None where
+    # the database is not the service's PostgreSQL (an adopted app's SQLite file).
+    postgres_image: str | None = POSTGRES_IMAGE
+
+
 class DeployPlan(BaseModel):
     """Every number the deploy artefacts carry, with the server plan's environment."""
 
@@ -125,13 +153,17 @@ class DeployPlan(BaseModel):
     readiness: Probe
     min_replicas: int
     max_replicas: int
+    max_surge: int
     cpu_target_percent: int
     kubernetes_version: str
     checkov_version: str
     # The server plan as the environment the platform sets (non-secret settings).
     env: dict[str, str]
     secrets: tuple[str, ...]
+    # The secrets the service cannot start without.
+    required_secrets: tuple[str, ...] = ()
     proxy: ProxyDeploy | None
+    migration: MigrationDeploy | None = None
 
 
 def plan_proxy(plan: ServerPlan) -> ProxyDeploy | None:
@@ -176,8 +208,12 @@ def plan_env(plan: ServerPlan) -> dict[str, str]:
     return env
 
 
-def plan_deploy(target: Deploy, plan: ServerPlan) -> DeployPlan:
-    """The deploy plan for running ``plan`` on ``target``."""
+def plan_deploy(
+    target: Deploy, plan: ServerPlan, migration: tuple[str, ...] | None = None
+) -> DeployPlan:
+    """The deploy plan for running ``plan`` on ``target``; ``migration``, the command that
+    migrates the service's PostgreSQL before each version takes traffic, if it has one."""
+    database = migration is not None
     return DeployPlan(
         target=target,
         port=PORT if plan.front_proxy is None else plan.front_proxy.listen_port,
@@ -197,10 +233,13 @@ def plan_deploy(target: Deploy, plan: ServerPlan) -> DeployPlan:
         readiness=READINESS,
         min_replicas=MIN_REPLICAS,
         max_replicas=MAX_REPLICAS,
+        max_surge=MAX_SURGE,
         cpu_target_percent=CPU_TARGET_PERCENT,
         kubernetes_version=KUBERNETES_VERSION,
         checkov_version=CHECKOV_VERSION,
         env=plan_env(plan),
-        secrets=SECRET_SETTINGS,
+        secrets=(*SECRET_SETTINGS, DATABASE_SECRET) if database else SECRET_SETTINGS,
+        required_secrets=(DATABASE_SECRET,) if database else (),
+        migration=MigrationDeploy(command=migration) if migration else None,
         proxy=plan_proxy(plan),
     )

@@ -50,6 +50,7 @@ CpuTasks = Literal["none", "inline", "process-pool", "task-queue"]
 MeasuredProblem = Literal["none", "saturated-workers", "latency", "docs", "scaling"]
 Deploy = Literal["kubernetes", "vm", "compose"]
 PythonVersion = Literal["3.11", "3.12", "3.13"]
+Database = Literal["none", "postgresql"]
 
 
 # The longest downstream wait the generated service's I/O demo route stands in for: its
@@ -160,6 +161,19 @@ class DecisionAnswers(BaseModel):
         "How many CPU cores does one instance get?",
         "The container's CPU limit, or the VM's core count.",
         "deploy",
+    )
+    database: Database = ask(
+        "none",
+        "Does the service keep data in a database?",
+        "postgresql: items live in PostgreSQL, with migrations run before each deploy. "
+        "none: the example keeps items in each process's memory.",
+        "data",
+    )
+    db_max_connections: Annotated[int, Field(ge=10, le=100_000)] = ask(
+        100,
+        "How many connections does the database server accept (max_connections)?",
+        "PostgreSQL's default is 100; every process's pool, on every replica, counts against it.",
+        "data",
     )
 
     @field_validator("blocking_deps", mode="before")
@@ -532,12 +546,16 @@ PROJECT_QUESTIONS = questions(ProjectAnswers)
 
 # Questions that only make sense for an existing Flask codebase.
 EXISTING_CODE_ONLY = frozenset({"existing_routes", "measured_problem"})
+# Questions that only make sense when the service has a database.
+DATABASE_ONLY = frozenset({"db_max_connections"})
 
 
 def applies(question_id: str, answered: dict[str, Any]) -> bool:
     """Whether a question is worth asking given the answers so far."""
     if question_id in EXISTING_CODE_ONLY:
         return answered.get("codebase") == "existing-flask"
+    if question_id in DATABASE_ONLY:
+        return bool(answered.get("database", "none") != "none")
     return True
 
 

@@ -35,6 +35,7 @@ from packaging.version import Version
 from plumbum import ProcessExecutionError
 
 from apistarter import __version__
+from apistarter.database import migrate_command
 from apistarter.decision import Recommendation
 from apistarter.deploy import plan_deploy
 from apistarter.questions import SERVICE_LIMITS, DecisionAnswers, ProjectAnswers
@@ -127,7 +128,15 @@ def template_data(
         "load_test": recommendation.load_test.model_dump(mode="json"),
         "limits": SERVICE_LIMITS,
         "routes": SERVICE_ROUTES,
-        "deploy": plan_deploy(answers.deploy, recommendation.server).model_dump(mode="json"),
+        "deploy": plan_deploy(
+            answers.deploy,
+            recommendation.server,
+            None if recommendation.database is None else migrate_command(project.package_name),
+        ).model_dump(mode="json"),
+        "database": answers.database,
+        "database_plan": {}
+        if recommendation.database is None
+        else recommendation.database.model_dump(mode="json"),
         "adr": {
             "date": datetime.date.today().isoformat(),
             "recommended": recommendation.recommended,

@@ -51,7 +51,7 @@ from apistarter.template_source import RECORDED_SOURCE
 # Answers a project cannot change through an update: they name its files.
 FIXED_ON_UPDATE = frozenset({"project_name", "package_name"})
 # What a service's recorded answers hold that an update's plan is computed from.
-PLAN_KEYS = ("framework", "server", "load_test")
+PLAN_KEYS = ("framework", "server", "database_plan", "load_test")
 
 
 def framework_option(framework: str | None, presets: tuple[Preset, ...]) -> Framework | None:
@@ -269,6 +269,11 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
                 "supersedes": "0001-web-framework.md",
                 "previous": previous,
             }
+        # A database added to a service made without one gets a record of its own.
+        data["adr_database"] = recorded.get("adr_database") or {}
+        had_database = bool(recorded.get("database_plan"))
+        if data["database_plan"] and not had_database and not data["adr_database"]:
+            data["adr_database"] = {"date": new_record["date"]}
     unchanged = all(data[key] == recorded.get(key) for key in PLAN_KEYS)
     return UpdatePlan(target, data, tuple(options) if unchanged else ())
 
