@@ -95,8 +95,15 @@ def test_every_decision_answer_is_a_copier_question_that_refuses_plain_copier() 
         for key, question in COPIER_YML.items()
         if isinstance(question, dict) and question.get("validator") == refusal
     }
-    # deploy is also the deploy plan's question, which refuses a target given as text.
-    assert listed == questions == set(DecisionAnswers.model_fields) - {"deploy"}
+    # Decision answers that are Copier questions of their own (deploy names the deploy
+    # plan; database is asked) refuse a plan change with validators of their own.
+    own = {
+        key
+        for key in DecisionAnswers.model_fields
+        if key not in questions and COPIER_YML.get(key, {}).get("validator")
+    }
+    assert own == {"deploy", "database"}
+    assert listed == questions == set(DecisionAnswers.model_fields) - own
 
 
 def test_copier_limits_are_apistarters() -> None:
@@ -126,6 +133,8 @@ _PLANS: list[tuple[Framework, dict[str, Any]]] = [
     ("flask", {"peak_concurrency": 2000, "deploy": "compose"}),
     ("flask", {"deploy": "vm"}),
     ("hybrid", {}),
+    ("fastapi", {"database": "postgresql"}),
+    ("flask", {"database": "postgresql", "peak_concurrency": 2000}),
 ]
 # Lists the top-level import names of every distribution in the environment it runs in.
 _LIST_IMPORTS = "import importlib.metadata as m; print(*sorted(m.packages_distributions()))"

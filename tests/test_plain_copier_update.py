@@ -68,6 +68,7 @@ def _copier_update(project: Path, home: Path, *data: str) -> subprocess.Complete
         ("cpus=4", "'cpus': cpus is one of apistarter's decision answers"),
         ("peak_concurrency=900", "'peak_concurrency': peak_concurrency is one of apistarter's"),
         ("framework=flask", "'framework': This service's server plan was computed for fastapi"),
+        ("database=postgresql", "'database': This service's data plan was computed for"),
         ("server=gunicorn", "'decision': server: computed by apistarter"),
         ("load_test={users: 5}", "'decision': load_test: computed by apistarter"),
     ],
@@ -98,8 +99,8 @@ def test_every_decision_answer_given_to_plain_copier_is_refused(service: Path, h
     """Not only the attacked ones: each decision question apistarter asks (one run)."""
     before = tree_state(service)
     for question in DecisionAnswers.model_fields:
-        if question == "deploy":
-            continue  # the deploy plan's own name, refused above
+        if question in ("deploy", "database"):
+            continue  # questions of their own, refused above
         result = _copier_update(service, home, f"{question}=x")
         assert f"apistarter update --set {question}=x" in result.stderr, (question, result.stderr)
         assert tree_state(service) == before, question
