@@ -47,7 +47,7 @@ def project_requirements(project: Path) -> tuple[str, ...]:
         return tuple(tomllib.load(file)["project"]["dependencies"])
 
 
-def _interpreter(version: str) -> Path | None:
+def installed_python(version: str) -> Path | None:
     """An installed CPython ``version`` (on PATH, or where pyenv keeps them)."""
     # The account's real home: the benchmarks point HOME at a scratch directory.
     pyenv = Path(os.environ.get("PYENV_ROOT", Path(pwd.getpwuid(os.getuid()).pw_dir) / ".pyenv"))
@@ -76,7 +76,7 @@ class Runtime:
         self.version = version or ProjectAnswers.model_fields["python_version"].default
         self._venv = root / f"runtime-python{self.version}"
         self._installed: set[str] = set()
-        self._python = _interpreter(self.version)
+        self._python = installed_python(self.version)
         if self._python is None:
             self.description = (
                 f"Python {sys.version.split()[0]}, the benchmark's own: the image's "

@@ -29,7 +29,7 @@ import copier
 
 from apistarter.decision import decide
 from apistarter.questions import DecisionAnswers, Framework, ProjectAnswers
-from apistarter.render import new_project, template_data, templates_dir
+from apistarter.render import STAGING_MARKER, new_project, template_data, templates_dir
 from apistarter.template_source import RECORDED_SOURCE
 
 BIN = Path(sys.executable).parent
@@ -130,7 +130,8 @@ def git(cwd: Path, *args: str) -> str:
 
 def signal_new_once_staging(work: Path, env: Mapping[str, str], stop: signal.Signals) -> int | None:
     """Run `apistarter new svc --defaults` in ``work`` and send ``stop`` once its staging
-    directory exists; its exit code, or None when it finished before the signal could land."""
+    directory exists (with its marker); its exit code, or None when it finished before the
+    signal could land."""
     process = subprocess.Popen(
         [sys.executable, "-m", "apistarter", "new", "svc", "--defaults"],
         cwd=work,
@@ -140,7 +141,7 @@ def signal_new_once_staging(work: Path, env: Mapping[str, str], stop: signal.Sig
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while not any(p.name.startswith(".svc.") for p in work.iterdir()):
+    while not any((p / STAGING_MARKER).is_file() for p in work.glob(".svc.*")):
         if process.poll() is not None:
             return None
         assert time.monotonic() < deadline, "no staging directory within 60 s"
@@ -160,7 +161,7 @@ def tree_state(path: Path) -> str:
     lines = []
     for root, folders, files in os.walk(path):
         folders.sort()
-        if ".git" in folders:
+        if ".git" in folders and not (Path(root) / ".git").is_symlink():
             folders.remove(".git")
             repo = Path(root)
             lines.append(f"repo {repo.relative_to(path)}")

@@ -9,7 +9,6 @@ value by value).
 from __future__ import annotations
 
 import codecs
-import importlib.metadata
 import re
 import subprocess
 import sys
@@ -23,7 +22,6 @@ import jinja2_ansible_filters  # type: ignore[import-untyped]
 import pytest
 import yaml
 from jinja2.sandbox import SandboxedEnvironment
-from packaging.requirements import Requirement
 
 from apistarter.questions import (
     _IMPORT_PATH,
@@ -34,12 +32,15 @@ from apistarter.questions import (
     RESERVED_PACKAGE_NAMES,
     SERVICE_LIMITS,
     AnswerError,
+    DecisionAnswers,
+    Framework,
     parse_answers,
     whole,
 )
 from apistarter.render import templates_dir
+from bench.runtime import installed_python
 
-from .harness import render_service
+from .harness import make_venv, pip_install, render_service
 
 VALIDATOR_PATTERN = re.compile(r"regex_search\('([^']*)'\)")
 COPIER_YML: dict[str, Any] = yaml.safe_load((templates_dir() / "copier.yml").read_text())
@@ -85,6 +86,26 @@ def test_copier_reserves_the_names_apistarter_reserves() -> None:
     assert COPIER_YML["reserved_package_names"]["default"] == sorted(RESERVED_PACKAGE_NAMES)
 
 
+def test_every_decision_answer_is_a_copier_question_that_refuses_plain_copier() -> None:
+    """copier.yml's decision inputs (tests/test_plain_copier_update.py runs them)."""
+    refusal = COPIER_YML["api_consumers"]["validator"]
+    listed = set(re.findall(r"'(\w+)'", refusal))
+    questions = {
+        key
+        for key, question in COPIER_YML.items()
+        if isinstance(question, dict) and question.get("validator") == refusal
+    }
+    # Decision answers that are Copier questions of their own (deploy names the deploy
+    # plan; database is asked) refuse a plan change with validators of their own.
+    own = {
+        key
+        for key in DecisionAnswers.model_fields
+        if key not in questions and COPIER_YML.get(key, {}).get("validator")
+    }
+    assert own == {"deploy", "database"}
+    assert listed == questions == set(DecisionAnswers.model_fields) - own
+
+
 def test_copier_limits_are_apistarters() -> None:
     assert COPIER_YML["limits"]["default"] == SERVICE_LIMITS
 
@@ -105,58 +126,62 @@ def test_free_text_refuses_exactly_control_format_and_separator_characters() -> 
             assert not refused, hex(code)
 
 
-def _import_names(requirements: list[str]) -> set[str]:
-    """Top-level import names of these distributions and everything they require."""
-    provides: dict[str, set[str]] = {}
-    for name, owners in importlib.metadata.packages_distributions().items():
-        for owner in owners:
-            provides.setdefault(owner.lower().replace("_", "-"), set()).add(name)
-    names: set[str] = set()
-    seen: set[tuple[str, frozenset[str]]] = set()
-    pending = [Requirement(requirement) for requirement in requirements]
-    while pending:
-        requirement = pending.pop()
-        key = (requirement.name.lower().replace("_", "-"), frozenset(requirement.extras))
-        if key in seen:
-            continue
-        seen.add(key)
-        distribution = importlib.metadata.distribution(requirement.name)
-        names |= provides[str(distribution.metadata["Name"]).lower().replace("_", "-")]
-        for declared in map(Requirement, distribution.requires or []):
-            extras = requirement.extras or {""}
-            if declared.marker is None or any(
-                declared.marker.evaluate({"extra": extra}) for extra in extras
-            ):
-                pending.append(declared)
-    return {name for name in names if PACKAGE_NAME_PATTERN.fullmatch(name)}
+# Every plan's dependencies between them: each framework, both gunicorn worker kinds with
+# their extras (gevent; uvicorn-worker), and both deploy validator groups.
+_PLANS: list[tuple[Framework, dict[str, Any]]] = [
+    ("fastapi", {"deploy": "vm"}),
+    ("flask", {"peak_concurrency": 2000, "deploy": "compose"}),
+    ("flask", {"deploy": "vm"}),
+    ("hybrid", {}),
+    ("fastapi", {"database": "postgresql"}),
+    ("flask", {"database": "postgresql", "peak_concurrency": 2000}),
+]
+# Lists the top-level import names of every distribution in the environment it runs in.
+_LIST_IMPORTS = "import importlib.metadata as m; print(*sorted(m.packages_distributions()))"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("framework", "answers"),
-    [
-        ("fastapi", {"deploy": "vm"}),  # gunicorn with uvicorn-worker
-        ("flask", {"peak_concurrency": 2000}),  # gunicorn[gevent]
-        ("hybrid", {}),
-    ],
-)
-def test_reserved_names_hold_every_module_a_service_installs(
-    tmp_path: Path, framework: Any, answers: dict[str, Any]
-) -> None:
-    project = render_service(tmp_path / "svc", framework, answers)
-    declared = tomllib.loads((project / "pyproject.toml").read_text())["project"]
-    runtime = _import_names(declared["dependencies"])
-    # The dev tools themselves (their own dependencies never import the service).
-    tools: set[str] = set()
-    for requirement in declared["optional-dependencies"]["dev"]:
-        distribution = importlib.metadata.distribution(Requirement(requirement).name)
-        tools |= {
-            name
-            for name, owners in importlib.metadata.packages_distributions().items()
-            if distribution.metadata["Name"] in owners and PACKAGE_NAME_PATTERN.fullmatch(name)
-        }
-    missing = (runtime | tools) - RESERVED_PACKAGE_NAMES
+def test_reserved_names_hold_every_module_a_service_installs(tmp_path: Path) -> None:
+    """The source of questions._DEPENDENCY_IMPORTS: what a service's own environment holds.
+
+    A fresh `python3.12 -m venv` (the interpreter services are made for; its pip comes
+    with it), with every plan's runtime dependencies, dev extra and dependency groups
+    installed from the package index as a user's `pip install` resolves them, transitive
+    ones included (pytest's pluggy and iniconfig, locust's requests). Each top-level import
+    name found there is one a package of that name would shadow.
+    """
+    python = installed_python("3.12")
+    if python is None:
+        pytest.skip("needs Python 3.12, the interpreter services are made for")
+    requirements: set[str] = set()
+    for index, (framework, answers) in enumerate(_PLANS):
+        project = render_service(tmp_path / f"svc{index}", framework, answers)
+        declared = tomllib.loads((project / "pyproject.toml").read_text())
+        requirements.update(declared["project"]["dependencies"])
+        for extra in declared["project"]["optional-dependencies"].values():
+            requirements.update(extra)
+        for group in declared.get("dependency-groups", {}).values():
+            requirements.update(group)
+    bin_dir = make_venv(tmp_path / "venv", python)
+    pip_install(bin_dir, *sorted(requirements))
+    listed = subprocess.run(
+        [str(bin_dir / "python"), "-c", _LIST_IMPORTS],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    installed = {name for name in listed if PACKAGE_NAME_PATTERN.fullmatch(name)}
+
+    missing = installed - RESERVED_PACKAGE_NAMES
     assert not missing, f"add to questions._DEPENDENCY_IMPORTS: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", ["pluggy", "iniconfig", "requests", "pip"])
+def test_a_name_a_services_tools_import_is_refused_by_apistarter_and_copier(name: str) -> None:
+    """The attack: package_name=pluggy rendered a service whose own pytest could not start."""
+    with pytest.raises(AnswerError, match="shadow"):
+        parse_answers({"project_name": "orders-api", "package_name": name}, "answers")
+    assert copier_refuses({"project_name": "orders-api", "package_name": name})
 
 
 def test_reserved_names_hold_the_stdlib_and_the_test_packages() -> None:

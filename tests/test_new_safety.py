@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from apistarter.cli import app
-from apistarter.render import templates_dir
+from apistarter.render import STAGING_MARKER, templates_dir
 
 from .harness import git, signal_new_once_staging, tree_state
 
@@ -210,6 +210,7 @@ def test_backups_left_by_a_killed_force_run_are_kept_and_named(sandbox: Path) ->
     (target / "README.md").write_text("half-replaced\n")
     backup = sandbox / ".svc.00112233445566aa" / ".apistarter-backup"
     backup.mkdir(parents=True)
+    (backup.parent / STAGING_MARKER).write_text("")
     (backup / "README.md").write_text("the user's original\n")
 
     result = _new(str(target), "--force")
@@ -232,3 +233,67 @@ def test_a_template_that_needs_trust_is_refused(sandbox: Path, target: str) -> N
     message = _refused(sandbox, str(sandbox / target), "--template", str(fork))
 
     assert "--trust" in message
+
+
+def test_a_template_that_does_not_exist_is_refused(sandbox: Path) -> None:
+    message = _refused(sandbox, str(sandbox / "svc"), "--template", str(sandbox / "nonexistent"))
+
+    assert f"--template {sandbox / 'nonexistent'}: no such file or directory" in message
+
+
+def test_a_template_git_cannot_reach_is_refused_in_one_line(sandbox: Path) -> None:
+    # Loopback port 1: nothing listens, git's clone fails at once.
+    message = _refused(sandbox, str(sandbox / "svc"), "--template", "https://127.0.0.1:1/fork.git")
+
+    assert "could not be read: fatal: unable to access" in message
+
+
+def test_an_empty_template_is_refused_not_the_current_folder_copied(
+    sandbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = sandbox / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("mine\n")
+    monkeypatch.chdir(work)
+
+    message = _refused(sandbox, str(work / "svc"), "--template", "")
+
+    assert "--template" in message and "not a Copier template" in message
+
+
+def test_a_template_the_target_is_inside_is_refused(sandbox: Path) -> None:
+    fork = sandbox / "fork"
+    shutil.copytree(templates_dir(), fork)
+
+    message = _refused(sandbox, str(fork / "svc"), "--template", str(fork))
+
+    assert "inside the template" in message
+
+
+def test_a_folder_that_only_looks_like_a_staging_directory_survives(sandbox: Path) -> None:
+    lookalike = sandbox / ".svc.0123456789abcdef"
+    lookalike.mkdir()
+    (lookalike / "thesis.tex").write_text("three years of work\n")
+
+    result = _new(str(sandbox / "svc"))
+
+    assert result.exit_code == 0, result.output
+    assert (lookalike / "thesis.tex").read_text() == "three years of work\n"
+    assert "Removed" not in result.stdout
+
+
+@pytest.mark.parametrize("points_to", ["missing", "empty-folder"])
+def test_force_refuses_a_git_folder_that_is_a_link(sandbox: Path, points_to: str) -> None:
+    # git init would create (or fill) a repository wherever .git points.
+    elsewhere = sandbox / "elsewhere"
+    if points_to == "empty-folder":
+        elsewhere.mkdir()
+    target = sandbox / "svc"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine\n")
+    (target / ".git").symlink_to(elsewhere)
+
+    message = _refused(sandbox, str(target), "--force")
+
+    assert ".git is a symbolic link" in message
+    assert not (elsewhere / "HEAD").exists()

@@ -7,8 +7,10 @@ every failure part-way restores it the same way and exits 1.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -273,3 +275,49 @@ def test_ctrl_c_during_a_real_update_restores_everything(
     assert "Traceback" not in stderr
     assert "the project was restored to its last commit" in stderr
     assert tree_state(project) == before
+
+
+def _update_process(project: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "apistarter", "update", str(project), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_an_update_while_another_holds_the_lock_is_refused(project: Path) -> None:
+    git_dir = project / git(project, "rev-parse", "--git-dir").strip()
+    holder = os.open(git_dir / render.UPDATE_LOCK, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        message = _unchanged(project, 2, "--set", "deploy=vm")
+    finally:
+        os.close(holder)
+
+    assert "another apistarter update of" in message and "is running" in message
+
+
+def test_two_updates_at_once_one_runs_and_the_other_changes_nothing(
+    project: Path, tmp_path: Path
+) -> None:
+    """The attack: two real processes; before the lock both exited 0 and left a
+    Dockerfile running a module the other had deleted."""
+    alone = tmp_path / "alone"
+    shutil.copytree(project, alone, symlinks=True)
+    runs = {
+        "deploy=vm": _update_process(project, "--set", "deploy=vm"),
+        "deploy=compose": _update_process(project, "--set", "deploy=compose"),
+    }
+    outcomes = {name: (run.wait(timeout=300), run.communicate()[1]) for name, run in runs.items()}
+
+    codes = sorted(code for code, _ in outcomes.values())
+    assert codes == [0, 2], outcomes
+    winner = next(name for name, (code, _) in outcomes.items() if code == 0)
+    (_, message) = next(outcome for outcome in outcomes.values() if outcome[0] == 2)
+    assert "Traceback" not in message and len(message.strip().splitlines()) == 1, message
+    # The project holds the winner's update exactly as if it had run alone.
+    alone_run = _update_process(alone, "--set", winner)
+    assert alone_run.wait(timeout=300) == 0, alone_run.communicate()
+    assert tree_state(project) == tree_state(alone)

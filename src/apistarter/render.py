@@ -18,6 +18,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import tomllib
@@ -29,8 +30,9 @@ from typing import Any
 
 import copier
 import yaml
-from copier.errors import UnsafeTemplateError
+from copier.errors import CopierError, UnsafeTemplateError
 from packaging.version import Version
+from plumbum import ProcessExecutionError
 
 from apistarter import __version__
 from apistarter.database import migrate_command
@@ -181,6 +183,55 @@ def _needs_trust(template: str | None) -> RenderError:
     )
 
 
+# Sources Copier clones rather than reads from disk: left for Copier to reach.
+_REMOTE_TEMPLATE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@|gh:|gl:)", re.IGNORECASE)
+
+
+def check_template(template: str | None, target: Path) -> None:
+    """Refuse a ``--template`` that cannot render ``target``, before anything is written.
+
+    A local source must be a folder holding a copier.yml (or a git bundle), and the
+    target must not be inside it: Copier would copy the half-rendered target into itself.
+    """
+    if template is None:
+        return
+    if not template.strip():
+        raise RenderError("--template is empty: name a fork (a path or a git URL)")
+    location = Path(template).expanduser()
+    with _refusing_os_errors():
+        if not location.exists():
+            if _REMOTE_TEMPLATE.match(template):
+                return
+            raise RenderError(f"--template {template}: no such file or directory")
+        location = location.resolve()
+        if location.is_file():
+            if not _is_git_bundle(location):
+                raise RenderError(
+                    f"--template {template}: a file that is not a git bundle; name the "
+                    "template's folder, a git bundle or a git URL"
+                )
+            return
+        if not any((location / name).is_file() for name in ("copier.yml", "copier.yaml")):
+            raise RenderError(
+                f"--template {template}: {location} is not a Copier template (no copier.yml)"
+            )
+    if target_path(target).is_relative_to(location):
+        raise RenderError(
+            f"{target} is inside the template {location}; Copier would copy the target "
+            "into itself. Choose a directory outside it"
+        )
+
+
+def _is_git_bundle(path: Path) -> bool:
+    result = subprocess.run(
+        ["git", "bundle", "list-heads", str(path)],
+        cwd=path.parent,
+        capture_output=True,
+        check=False,
+    )
+    return result.returncode == 0
+
+
 def _copy(data: dict[str, Any], destination: Path, template: str | None) -> None:
     source = template or ensure_template_source()
     try:
@@ -196,6 +247,14 @@ def _copy(data: dict[str, Any], destination: Path, template: str | None) -> None
         )
     except UnsafeTemplateError:
         raise _needs_trust(template) from None
+    except ProcessExecutionError as error:
+        # git could not reach or read the source (Copier clones it before writing).
+        problem = (str(error.stderr).strip().splitlines() or [f"git exited {error.retcode}"])[-1]
+        raise RenderError(f"{source} could not be read: {problem}") from None
+    except (CopierError, ValueError) as error:
+        # Raised while rendering into a scratch directory: the callers remove it.
+        problem = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise RenderError(f"{source} could not be rendered: {problem}") from None
 
 
 def _describe(error: OSError) -> str:
@@ -256,6 +315,8 @@ class NewResult:
     leftovers: tuple[str, ...] = ()
     # Backups of files a killed --force run had replaced: kept for the user.
     backups: tuple[str, ...] = ()
+    # With lock=True: why uv.lock was not written (one line); empty when it was.
+    lock_note: str = ""
 
 
 def new_project(
@@ -266,6 +327,7 @@ def new_project(
     template: str | None = None,
     before_commit: Callable[[Path], None] | None = None,
     history: Callable[[Path], None] | None = None,
+    lock: bool = False,
 ) -> NewResult:
     """Render a project into ``destination``, then ``git init`` and commit it.
 
@@ -278,9 +340,12 @@ def new_project(
     adopted app's code is added there); what it raises leaves nothing behind.
     ``history`` gets the new repository before its first commit (an adopted app's commits
     become its first ones); a directory that holds files already keeps its own history.
+    ``lock`` writes uv.lock into the first commit when uv can resolve the dependencies
+    (the package index reachable); otherwise the result's ``lock_note`` says why not.
     """
     destination = target_path(destination)
     occupied = check_destination(destination, force=force)
+    check_template(template, destination)
     author = str(data.get("author", ""))
     parent = destination.parent
     with _refusing_os_errors():
@@ -290,8 +355,12 @@ def new_project(
     # A live run holds a lock on its staging directory for as long as it runs, so the
     # next run can tell a killed run's leftover (removed) from one in progress (kept).
     # Named before the try and created inside it: a Ctrl-C or SIGTERM at any moment after
-    # the directory exists still removes it. mkdir also gives the project the user's umask.
+    # the directory exists still removes it. The marker inside tells a staging directory
+    # from a user's folder that happens to match the name pattern: only marked ones are
+    # ever removed. The project is rendered into its own folder inside, beside the marker
+    # (mkdir gives it the user's umask).
     staging = parent / f".{destination.name}.{secrets.token_hex(8)}"
+    tree = staging / "service"
     claim: int | None = None
     done = False
     # Interrupted once, the rest runs to the end: undo and clean-up must not be cut short.
@@ -300,21 +369,24 @@ def new_project(
             with _refusing_os_errors(), _locked(parent):
                 leftovers, backups = _remove_leftovers(parent, destination.name)
                 staging.mkdir()
+                (staging / STAGING_MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
                 with contextlib.suppress(OSError):  # no locks here: leftovers are then kept
                     claim = _claim(staging)
-            _copy(data, staging, template)
+                tree.mkdir()
+            _copy(data, tree, template)
             if before_commit is not None:
-                before_commit(staging)
+                before_commit(tree)
+            lock_note = _write_lock(tree, str(data.get("python_version", ""))) if lock else ""
             overwritten: tuple[str, ...] = ()
             untracked: tuple[str, ...] = ()
             if occupied:
-                overwritten, untracked = _merge_into(staging, destination, author)
+                overwritten, untracked = _merge_into(tree, destination, author, staging / BACKUP)
             else:
-                _git("init", "--quiet", "--initial-branch=main", cwd=staging, author=author)
+                _git("init", "--quiet", "--initial-branch=main", cwd=tree, author=author)
                 if history is not None:
-                    history(staging)
-                _commit(staging, author)
-                _place(staging, destination)
+                    history(tree)
+                _commit(tree, author)
+                _place(tree, destination)
             done = True
         except OSError as error:
             raise RestoredError(
@@ -327,7 +399,42 @@ def new_project(
             for folder in [] if done else made:
                 with contextlib.suppress(OSError):
                     folder.rmdir()
-    return NewResult(destination, overwritten, untracked, leftovers, backups)
+    return NewResult(destination, overwritten, untracked, leftovers, backups, lock_note)
+
+
+# Resolving a service's dependencies: a few seconds with the index reachable.
+LOCK_TIMEOUT_S = 300
+
+
+def _write_lock(tree: Path, python_version: str) -> str:
+    """Run `uv lock` in ``tree``; "" when uv.lock was written, otherwise why not.
+
+    uv resolves for the service's Python (it reads no more than its metadata) and never
+    downloads an interpreter; a failure leaves the service as rendered, without a lock.
+    """
+    # On PATH, or installed beside apistarter (its virtualenv's bin).
+    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+    if uv is None:
+        return "uv.lock not written: uv is not installed (install it, run `uv lock`, commit)"
+    python = shutil.which(f"python{python_version}") or f"python{python_version}"
+    try:
+        result = subprocess.run(
+            [uv, "lock", "--quiet", "--python", python],
+            cwd=tree,
+            env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+            capture_output=True,
+            text=True,
+            timeout=LOCK_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"uv.lock not written: uv lock took over {LOCK_TIMEOUT_S} s (run it later)"
+    if result.returncode == 0:
+        return ""
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    # uv's last "cause:" line is the root of the failure (an unreachable index, no Python).
+    problem = (lines or [f"uv exited {result.returncode}"])[-1].removeprefix("cause: ")
+    return f"uv.lock not written: {problem}; run `uv lock` when it can resolve, then commit it"
 
 
 @contextlib.contextmanager
@@ -356,8 +463,9 @@ def _claim(directory: Path) -> int:
 def _remove_leftovers(parent: Path, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Remove staging directories for ``name`` whose run was killed (no one holds them).
 
-    Returns (removed, kept): one holding a backup of files a --force run had replaced
-    is kept, and named, so the user can restore them.
+    Only folders apistarter made (its marker inside) are touched. Returns (removed,
+    kept): one holding a backup of files a --force run had replaced is kept, and named,
+    so the user can restore them.
     """
     prefix = f".{name}."
     removed, kept = [], []
@@ -366,6 +474,9 @@ def _remove_leftovers(parent: Path, name: str) -> tuple[tuple[str, ...], tuple[s
             continue
         if entry.is_symlink() or not entry.is_dir():
             continue
+        marker = entry / STAGING_MARKER
+        if marker.is_symlink() or not marker.is_file():
+            continue  # a user's folder that only looks like a staging directory
         try:
             claim = _claim(entry)
         except OSError:
@@ -383,11 +494,14 @@ def _remove_leftovers(parent: Path, name: str) -> tuple[tuple[str, ...], tuple[s
 
 # Inside a staging directory: the user's files --force replaces, until it has committed.
 BACKUP = ".apistarter-backup"
+# Inside a staging directory: apistarter made it (the clean-up removes nothing else).
+STAGING_MARKER = ".apistarter-staging"
+_MARKER_TEXT = "apistarter renders a service here; removed by its next run once this one ended\n"
 _STAGING = re.compile(r"[0-9a-f]{16}")
 
 
 def _place(staging: Path, destination: Path) -> None:
-    """Move the committed project from ``staging`` to ``destination``.
+    """Move the committed project from ``staging`` (its folder) to ``destination``.
 
     A missing destination is a rename; an empty directory is kept and filled. Checked
     again under the parent's lock: another run may have filled it meanwhile.
@@ -489,6 +603,9 @@ def _clashes(staging: Path, destination: Path) -> tuple[list[str], list[str]]:
     """Rendered paths that cannot be written over ``destination``, and files to overwrite."""
     clashes: list[str] = []
     overwritten: list[str] = []
+    if (destination / ".git").is_symlink():
+        # git init, commit and reset write there: a repository outside the target.
+        clashes.append(".git is a symbolic link (git would write where it points)")
     for source in sorted(staging.rglob("*")):
         relative = source.relative_to(staging).as_posix()
         try:
@@ -535,20 +652,20 @@ def _files_under(directory: Path) -> list[str]:
 
 
 def _merge_into(
-    staging: Path, destination: Path, author: str
+    staging: Path, destination: Path, author: str, backup: Path
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Write rendered files over ``destination``; (files overwritten, files left untracked).
 
     Every path is checked before the first write. Files are replaced, never written
     through (a hard link elsewhere keeps its content). A new repository commits only
-    the rendered files. On any failure the destination is put back as it was.
+    the rendered files. On any failure the destination is put back as it was from
+    ``backup``, where the files it replaces are copied first.
     """
     overwritten = _check_paths(staging, destination)
     rendered = sorted(staging.rglob("*"))
     files = [p.relative_to(staging).as_posix() for p in rendered if not p.is_dir()]
     new_repository = not (destination / ".git").exists()
     untracked = [p for p in _files_under(destination) if p not in set(files)]
-    backup = staging / BACKUP  # created after the listing above
     created: list[Path] = []
     try:
         for source in rendered:
@@ -761,6 +878,54 @@ def update_project(
     which Copier diffs against. Any failure, an interrupt included, puts the working
     tree and the history back as they were and raises :class:`RestoredError`.
     """
+    with _update_lock(directory):
+        # Read again under the lock: a run that held it before may have changed them.
+        if recorded_answers(directory) != recorded:
+            raise RenderError(
+                f"{directory / ANSWERS_FILE} changed while this update was prepared "
+                "(another update?); run it again. Nothing was changed"
+            )
+        return _update_locked(directory, data, recorded, conflict, template)
+
+
+# In the service's git directory: held (flock) by the update in progress.
+UPDATE_LOCK = "apistarter-update.lock"
+
+
+@contextlib.contextmanager
+def _update_lock(directory: Path) -> Iterator[None]:
+    """Hold the service's update lock; refuse when another update holds it.
+
+    An flock, not a file's existence: the kernel releases it when its holder exits,
+    however it exits (kill -9 included), so no lock is ever stale and none needs
+    clearing by hand. The file stays in the git directory (deleting it would let two
+    runs lock two different files).
+    """
+    git_dir = Path(_git_output("rev-parse", "--absolute-git-dir", cwd=directory).strip())
+    with _refusing_os_errors():
+        descriptor = os.open(git_dir / UPDATE_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RenderError(
+                f"another apistarter update of {directory} is running; let it finish and "
+                "review its result. Nothing was changed"
+            ) from None
+        except OSError:
+            pass  # a file system without locks: no turns
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _update_locked(
+    directory: Path,
+    data: dict[str, Any],
+    recorded: dict[str, Any],
+    conflict: str,
+    template: str | None,
+) -> UpdateResult:
     # Copier writes every file of the new version, following links: rendered first
     # into a scratch directory, every path it will write is checked beforehand.
     with tempfile.TemporaryDirectory(prefix="apistarter-next-") as scratch:

@@ -245,10 +245,18 @@ def _asgi_plan(answers: DecisionAnswers) -> ServerPlan:
             f"{UVICORN_WORKER} process(es), one event loop per core, and recycles them; "
             "an ASGI app never runs behind a sync worker (S0).",
         )
-    threads = _clamp(_per_worker(answers, workers), ASGI_THREADS_MIN, ASGI_THREADS_MAX)
+    in_flight = _per_worker(answers, workers)
+    threads = _clamp(in_flight, ASGI_THREADS_MIN, ASGI_THREADS_MAX)
     why.append(
         f"peak_concurrency={answers.peak_concurrency}: {threads} threads per worker for sync "
-        "code, so blocking calls offloaded to the thread pool do not queue."
+        + (
+            "code, at least as many as a worker has requests in flight at the peak, so blocking "
+            "calls offloaded to the thread pool do not queue."
+            if threads >= in_flight
+            else f"code (the cap): at the peak a worker has {in_flight} requests in flight, so "
+            f"past {threads} blocking calls at once the rest wait for a thread; async routes "
+            "do not use the pool."
+        )
     )
     recycle = server == "gunicorn"
     front_proxy, reasons = _front_proxy("event loop (Uvicorn)", common["timeout"])
@@ -293,13 +301,30 @@ def _flask_plan(answers: DecisionAnswers) -> ServerPlan:
     else:
         worker_class = "gthread"
         threads = _gthread_threads(answers)
+        peak = answers.peak_concurrency
+        if threads >= peak:
+            spread = (
+                "each worker can hold the whole peak because connections do not spread "
+                "evenly across workers."
+            )
+        elif workers * threads >= peak:
+            spread = (
+                f"each worker holds at most {threads} of the peak of {peak} (the thread cap), "
+                "and connections do not spread evenly across workers, so some may wait for a "
+                "thread while another worker has one free."
+            )
+        else:
+            spread = (
+                f"{workers} x {threads} = {workers * threads} threads hold less than the peak "
+                f"of {peak}: the rest wait in the listen backlog until a thread is free (more "
+                "cpus, or gevent where the workload allows it, hold more)."
+            )
         why.insert(
             0,
-            f"workload={answers.workload}, peak_concurrency={answers.peak_concurrency}, "
-            f"cpus={answers.cpus}: {workers} gthread worker(s) x {threads} threads, so a request "
-            "waiting on I/O does not hold the whole worker (one sync worker managed 19 req/s "
-            "in S0's benchmark); each worker can hold the whole peak because connections do "
-            "not spread evenly across workers.",
+            f"workload={answers.workload}, peak_concurrency={peak}, cpus={answers.cpus}: "
+            f"{workers} gthread worker(s) x {threads} threads, so a request waiting on I/O does "
+            f"not hold the whole worker (one sync worker managed 19 req/s in S0's benchmark); "
+            + spread,
         )
     front_proxy, reasons = _front_proxy(worker_class, common["timeout"])
     why.extend(reasons)
