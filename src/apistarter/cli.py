@@ -485,6 +485,7 @@ def new_command(
     try:
         if directory is not None:
             workflow.check_destination(directory, force=force)
+        workflow.check_template_source(template)
         adopted, inferred = _inferred(legacy, legacy_app, quiet=as_json)
         presets = workflow.presets_for(preset)
         chosen = workflow.framework_option(framework, presets)

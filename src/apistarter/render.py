@@ -187,21 +187,21 @@ def _needs_trust(template: str | None) -> RenderError:
 _REMOTE_TEMPLATE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@|gh:|gl:)", re.IGNORECASE)
 
 
-def check_template(template: str | None, target: Path) -> None:
-    """Refuse a ``--template`` that cannot render ``target``, before anything is written.
+def check_template_source(template: str | None) -> Path | None:
+    """Refuse a ``--template`` that is no template, before any question is asked.
 
-    A local source must be a folder holding a copier.yml (or a git bundle), and the
-    target must not be inside it: Copier would copy the half-rendered target into itself.
+    A local source must be a folder holding a copier.yml, or a git bundle; returns the
+    folder (None for the bundled template, a bundle or a remote one Copier will clone).
     """
     if template is None:
-        return
+        return None
     if not template.strip():
         raise RenderError("--template is empty: name a fork (a path or a git URL)")
     location = Path(template).expanduser()
     with _refusing_os_errors():
         if not location.exists():
             if _REMOTE_TEMPLATE.match(template):
-                return
+                return None
             raise RenderError(f"--template {template}: no such file or directory")
         location = location.resolve()
         if location.is_file():
@@ -210,12 +210,22 @@ def check_template(template: str | None, target: Path) -> None:
                     f"--template {template}: a file that is not a git bundle; name the "
                     "template's folder, a git bundle or a git URL"
                 )
-            return
+            return None
         if not any((location / name).is_file() for name in ("copier.yml", "copier.yaml")):
             raise RenderError(
                 f"--template {template}: {location} is not a Copier template (no copier.yml)"
             )
-    if target_path(target).is_relative_to(location):
+    return location
+
+
+def check_template(template: str | None, target: Path) -> None:
+    """Refuse a ``--template`` that cannot render ``target``, before anything is written.
+
+    Besides being a template, a local source must not hold the target: Copier would
+    copy the half-rendered target into itself.
+    """
+    location = check_template_source(template)
+    if location is not None and target_path(target).is_relative_to(location):
         raise RenderError(
             f"{target} is inside the template {location}; Copier would copy the target "
             "into itself. Choose a directory outside it"

@@ -53,6 +53,7 @@ from apistarter.render import (
     available_frameworks,
     check_destination,
     check_recorded_version,
+    check_template_source,
     ensure_template_source,
     latest_version,
     new_project,
@@ -78,6 +79,7 @@ __all__ = [
     "UpdateResult",
     "allowed_frameworks",
     "check_destination",
+    "check_template_source",
     "decide",
     "ensure_template_source",
     "inspect_project",
@@ -268,7 +270,7 @@ def create(
 
 def template_location(template: str | None) -> str | None:
     """A fork's location as projects should record it: local paths made absolute."""
-    if template is not None and Path(template).expanduser().exists():
+    if template and Path(template).expanduser().exists():
         return str(Path(template).expanduser().resolve())
     return template
 
@@ -297,6 +299,7 @@ class UpdateTarget:
 def update_target(directory: Path, template: str | None) -> UpdateTarget:
     """Read a service's answers and refuse an update no template version can serve."""
     recorded = recorded_answers(directory)
+    check_template_source(template)
     fork = template_location(template)
     recorded_source = str(recorded.get("_src_path", ""))
     if fork is None and recorded_source != RECORDED_SOURCE:
