@@ -23,7 +23,7 @@ import tempfile
 import threading
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from apistarter import __version__
 from apistarter.database import migrate_command
 from apistarter.decision import Recommendation
 from apistarter.deploy import plan_deploy
+from apistarter.interpreters import python_command
 from apistarter.questions import SERVICE_LIMITS, DecisionAnswers, ProjectAnswers
 from apistarter.server import run_command
 from apistarter.service_routes import SERVICE_ROUTES
@@ -426,7 +427,12 @@ def _write_lock(tree: Path, python_version: str) -> str:
     uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
     if uv is None:
         return "uv.lock not written: uv is not installed (install it, run `uv lock`, commit)"
-    python = shutil.which(f"python{python_version}") or f"python{python_version}"
+    python = python_command(python_version)
+    if python is None:
+        return (
+            f"uv.lock not written: no working python{python_version} on PATH (install it, "
+            "run `uv lock` in the service, commit the lock)"
+        )
     try:
         result = subprocess.run(
             [uv, "lock", "--quiet", "--python", python],
@@ -441,9 +447,12 @@ def _write_lock(tree: Path, python_version: str) -> str:
         return f"uv.lock not written: uv lock took over {LOCK_TIMEOUT_S} s (run it later)"
     if result.returncode == 0:
         return ""
-    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-    # uv's last "cause:" line is the root of the failure (an unreachable index, no Python).
-    problem = (lines or [f"uv exited {result.returncode}"])[-1].removeprefix("cause: ")
+    causes = [line.strip().removeprefix("cause: ") for line in result.stderr.splitlines()]
+    causes = [cause for cause in causes if cause] or [f"uv exited {result.returncode}"]
+    # uv's last "cause:" line is the root of the failure; the address it could not
+    # fetch, when there is one, says which index that was.
+    fetched = next((c for c in causes if c.startswith("Failed to fetch")), causes[-1])
+    problem = causes[-1] if fetched == causes[-1] else f"{fetched}: {causes[-1]}"
     return f"uv.lock not written: {problem}; run `uv lock` when it can resolve, then commit it"
 
 
@@ -737,6 +746,9 @@ class UpdateResult:
     kept: tuple[str, ...]
     # pyproject.toml's dependencies differ: the service's environment needs a reinstall.
     dependencies_changed: bool
+    # The service has a uv.lock and pyproject.toml changed: why it could not be
+    # written again (one line); empty when it was, or when there was nothing to relock.
+    lock_note: str = ""
 
 
 def _git_output(*args: str, cwd: Path) -> str:
@@ -951,6 +963,7 @@ def _update_locked(
                 with _switched_source(directory, template):
                     _copier_update(directory, data, conflict, None)  # the fork's newest version
             kept = _keep_edited_files(directory, head, recorded)
+            lock_note = _relock(directory, head, str(data.get("python_version", "")))
         except BaseException as error:
             _restore(directory, head, ignored)
             if isinstance(error, UnsafeTemplateError):
@@ -964,7 +977,17 @@ def _update_locked(
             raise RestoredError(
                 f"update failed ({reason}); the project was restored to its last commit"
             ) from None
-    return _summary(directory, head, kept)
+    return replace(_summary(directory, head, kept), lock_note=lock_note)
+
+
+def _relock(directory: Path, head: str, python_version: str) -> str:
+    """Write the service's uv.lock again when it has one and pyproject.toml changed:
+    left as it was, the image's frozen install and CI's lock check would fail."""
+    if _committed(directory, head, "uv.lock") is None or _committed(
+        directory, head, "pyproject.toml"
+    ) == _read(directory / "pyproject.toml"):
+        return ""
+    return _write_lock(directory, python_version)
 
 
 def _ignored(directory: Path) -> set[str]:

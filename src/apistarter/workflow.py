@@ -240,9 +240,10 @@ def create(
     template: str | None,
     adopted: InspectReport | None = None,
     legacy: Path | None = None,
+    lock: bool = True,
 ) -> Created:
     """Render the service `new` was asked for, with the Flask app it adopts if any
-    (`adopted`, read from `legacy`)."""
+    (`adopted`, read from `legacy`); `lock` commits its uv.lock when uv can resolve."""
     plan = adoption(adopted, legacy, project.python_version) if adopted and legacy else None
     check_renderable(recommendation, presets, template)
     data = template_data(project, decision, recommendation, constraints(presets))
@@ -262,6 +263,7 @@ def create(
         template=template_location(template),
         before_commit=plan.bring_in if plan else None,
         history=history,
+        lock=lock,
     )
     if plan is None:
         return Created(result)
