@@ -38,7 +38,7 @@ def test_new_names_the_interpreter_the_service_needs(
     python312 = installed_python("3.12")
     if python312 is None:
         pytest.skip("needs Python 3.12")
-    interpreters["python3.12"] = python312 if has_312 else sys.executable
+    interpreters["python3.12"] = str(python312) if has_312 else sys.executable
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PATH", _path_with(tmp_path, interpreters))
 
