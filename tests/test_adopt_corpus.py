@@ -31,7 +31,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,7 +154,7 @@ def _flasgger(browser: Browser) -> None:
 
 def _todo(browser: Browser) -> None:
     assert json.loads(browser.call("/todos")[2])["todo1"] == {"task": "build an API"}
-    status, _, body = browser.call("/todos", method="POST", form={"task": "adopt it"})
+    status, _, body = browser.call("/todos", method="POST", json_body={"task": "adopt it"})
     assert status == 201 and json.loads(body) == {"task": "adopt it"}, body
     assert browser.call("/todos/todo9")[0] == 404
 
@@ -375,7 +375,10 @@ def _team_repository(corpus_app: CorpusApp, factory: pytest.TempPathFactory, scr
 
 @pytest.mark.parametrize("corpus_app", CORPUS, ids=[a.name for a in CORPUS])
 def test_an_adopted_app_serves_its_flows_with_zero_manual_steps(
-    corpus_app: CorpusApp, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+    corpus_app: CorpusApp,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    image_interpreter: tuple[Path, Path],
 ) -> None:
     python = installed_python("3.12")
     if python is None:
@@ -416,37 +419,54 @@ def test_an_adopted_app_serves_its_flows_with_zero_manual_steps(
     )
     _step("mypy", [str(venv_bin / "mypy"), "--cache-dir", str(tmp_path / "mypy")], project, env)
 
-    # 5. As the image: a non-editable install, the migration step, the image's command.
+    # 5. As the image: its own virtualenv with a non-editable install, the migration
+    # step, the image's command, run by the image's user.
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         root.chmod(0o755)
-        site, workdir = root / "site", root / "app"
-        _step(
-            "non-editable install",
-            [str(venv_bin / "pip"), "install", "--quiet", "--no-deps", "--target", str(site), "."],
-            project,
-            env,
-        )
+        image_python, library = image_interpreter
+        image_bin = root / "venv" / "bin"
+        _step("image venv", [str(image_python), "-m", "venv", str(root / "venv")], root, env)
+        _step("image install", [str(image_bin / "pip"), "install", "--quiet", "."], project, env)
+        workdir = root / "app"
         (workdir / "instance").mkdir(parents=True)
         as_user = as_image_user(project, workdir / "instance")
         served = {
             **env,
             **{k: v.replace("/app/", f"{workdir}/") for k, v in image_env(project).items()},
-            "PYTHONPATH": str(site),
+            "LD_LIBRARY_PATH": str(library),
             "APP_SECRET_KEY": "from-the-deployment",
         }
         migrate = _migration_command(project)
         if migrate:
-            _step("the migration step", [*as_user, *_local(migrate, venv_bin)], workdir, served)
+            _step("the migration step", [*as_user, *_local(migrate, image_bin)], workdir, served)
         program, *args = dockerfile_instruction(project, "CMD")
-        command = [*as_user, *_local([program, *args], venv_bin)]
-        with serve(workdir, command, served, bin_dir=venv_bin) as server:
+        command = [*as_user, *_local([program, *args], image_bin)]
+        with serve(workdir, command, served, bin_dir=image_bin) as server:
             # 6. The app's flows, at their original URLs.
             corpus_app.flows(Browser(server.base_url))
             status, _, body = Browser(server.base_url).call("/readyz")
             assert status == 200 and json.loads(body)["status"] == "ready", body
             code, output = stop(server)
         assert code in (0, -15), output
+
+
+@pytest.fixture(scope="module")
+def image_interpreter() -> Iterator[tuple[Path, Path]]:
+    """Python 3.12 where the image's user can run it: (its python, its lib folder).
+
+    Tests running as root switch to the image's user, who cannot read root's home, where
+    pyenv keeps this machine's 3.12: a copy outside it stands in for the image's Python.
+    """
+    python = installed_python("3.12")
+    if python is None:
+        pytest.skip("needs Python 3.12")
+    home = Path(python).resolve().parents[1]
+    with tempfile.TemporaryDirectory(prefix="apistarter-python-") as scratch:
+        copy = Path(scratch) / "python"
+        shutil.copytree(home, copy, symlinks=True, ignore=shutil.ignore_patterns("test"))
+        Path(scratch).chmod(0o755)
+        yield copy / "bin" / "python3.12", copy / "lib"
 
 
 def _migration_command(project: Path) -> list[str]:
