@@ -245,6 +245,13 @@ def create(
     """Render the service `new` was asked for, with the Flask app it adopts if any
     (`adopted`, read from `legacy`); `lock` commits its uv.lock when uv can resolve."""
     plan = adoption(adopted, legacy, project.python_version) if adopted and legacy else None
+    app_modules = {Path(name).stem for name in plan.data["modules"].values()} if plan else set()
+    if project.package_name in app_modules:
+        raise AnswerError(
+            f"package_name {project.package_name} is also the name of the app's own module; "
+            "one would hide the other. Choose another with --set package_name=NAME. "
+            "Nothing was written"
+        )
     check_renderable(recommendation, presets, template)
     data = template_data(project, decision, recommendation, constraints(presets))
     history = None
