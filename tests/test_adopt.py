@@ -259,3 +259,27 @@ def test_a_json_api_script_is_adopted_and_served_at_its_urls(
             # what the README's CORS note is about.
             allowed = response.headers["Access-Control-Allow-Origin"]
             assert allowed in ("*", "https://example.com")
+
+
+def test_the_apps_example_environment_is_kept_and_merged(tmp_path: Path) -> None:
+    source = write_files(
+        tmp_path / "api",
+        {
+            "service.py": SCRIPT_APP,
+            ".env.example": "# for local runs\nPARTNER_TOKEN=\nexport MAIL_SERVER=smtp.example\n",
+            ".env": "PARTNER_TOKEN=real-secret\n",
+            ".env.production": "PARTNER_TOKEN=production-secret\n",
+        },
+    )
+    code, stdout, stderr = new_legacy(tmp_path / "svc", source)
+    assert code == 0, stderr
+    project = Path(json.loads(stdout)["directory"])
+
+    # The example is documentation, kept; the environments with values stay behind.
+    kept = sorted(p.name for p in (project / "legacy").iterdir())
+    assert kept == [".env.example", "service.py"]
+    example = (project / ".env.example").read_text()
+    # Read by the code (its evidence wins), or only documented by the app's example.
+    assert "# PARTNER_TOKEN=   # a secret   # service.py:4" in example
+    assert "# MAIL_SERVER=   # .env.example:3" in example
+    assert "real-secret" not in example and "smtp.example" not in example
