@@ -110,6 +110,29 @@ def _from_sdist(requirement: str, inside: str) -> Callable[[pytest.TempPathFacto
     return source
 
 
+def _one_module(requirement: str, inside: str) -> Callable[[pytest.TempPathFactory, Path], Path]:
+    """A single-file app of an sdist, alone in its folder as a team's would be."""
+
+    def source(factory: pytest.TempPathFactory, scratch: Path) -> Path:
+        folder = scratch / "module"
+        folder.mkdir(parents=True)
+        shutil.copy2(sdist(requirement, factory) / inside, folder)
+        return folder
+
+    return source
+
+
+def _as_package(requirement: str, inside: str) -> Callable[[pytest.TempPathFactory, Path], Path]:
+    """An example that is a package (its tests import it by name): the repository holds it."""
+
+    def source(factory: pytest.TempPathFactory, scratch: Path) -> Path:
+        package = sdist(requirement, factory) / inside
+        shutil.copytree(package, scratch / "repository" / package.name)
+        return scratch / "repository"
+
+    return source
+
+
 def _written(files: dict[str, str]) -> Callable[[pytest.TempPathFactory, Path], Path]:
     def source(_: pytest.TempPathFactory, scratch: Path) -> Path:
         return write_files(scratch / "written", files)
@@ -147,6 +170,8 @@ def _apiflask_pets(browser: Browser) -> None:
 
 
 def _flasgger(browser: Browser) -> None:
+    colors = json.loads(browser.call("/colors/rgb/")[2])
+    assert colors == {"rgb": ["red", "green", "blue"]}, colors
     status, _, page = browser.call("/apidocs/")
     assert status == 200 and "swagger" in page.lower()
     assert browser.call("/apispec_1.json")[0] == 200
@@ -262,7 +287,9 @@ def _notes_source(factory: pytest.TempPathFactory, scratch: Path) -> Path:
     flask = [str(venv / "bin" / "flask"), "--app", "notes"]
     for command in (["db", "init"], ["db", "migrate", "-m", "notes"]):
         subprocess.run([*flask, *command], cwd=root, check=True, capture_output=True)
-    (root / "notes.db").unlink()  # the team's database is not in its repository
+    # The team's database (Flask-SQLAlchemy keeps a relative SQLite path in the instance
+    # folder) is not in its repository.
+    shutil.rmtree(root / "instance")
     return root
 
 
@@ -281,11 +308,11 @@ CORPUS = [
         extra_files={"requirements.txt": "apiflask==3.1.2\n"},
     ),
     CorpusApp(
-        "flasgger-demo",
-        "Swagger UI at /apidocs from docstrings, Flask-RESTful resources",
-        _from_sdist(FLASGGER, "demo_app"),
+        "flasgger-colors",
+        "one module; Swagger UI at /apidocs and its spec, from docstrings",
+        _one_module(FLASGGER, "examples/colors.py"),
         _flasgger,
-        extra_files={"requirements.txt": "flasgger==0.9.7.1\nflask-restful==0.3.10\n"},
+        extra_files={"requirements.txt": "flasgger==0.9.7.1\n"},
     ),
     CorpusApp(
         "restful-todo",
@@ -305,8 +332,9 @@ CORPUS = [
     CorpusApp(
         "security-fsqlalchemy",
         "login and roles (Flask-Security), Flask-SQLAlchemy models, CSRF, Babel, pytest suite",
-        _from_sdist(FLASK_SECURITY, "examples/fsqlalchemy1"),
+        _as_package(FLASK_SECURITY, "examples/fsqlalchemy1"),
         _security,
+        app="fsqlalchemy1.app:create_app",
         extra_files={
             "requirements.txt": (
                 "flask-security[fsqla,common,babel]==5.9.2\nzxcvbn==4.5.0\nargon2-cffi==25.1.0\n"
