@@ -127,6 +127,22 @@ def _instance_databases(report: InspectReport) -> dict[str, list[str]]:
     return {name: tables if len(names) == 1 else [] for name in names}
 
 
+# Where Flask looks for an app's templates and static files: beside its module.
+_FLASK_FOLDERS = ("templates", "static")
+
+
+def _beside_module_apps(report: InspectReport) -> list[str]:
+    """The template and static folders of an app that is one module at the project's root.
+
+    Flask finds them from the module's own folder (its root path); installed as a module
+    of site-packages, the app looks for them there, so they are installed beside it.
+    """
+    module = report.app.import_path.partition(":")[0]
+    if f"{module}.py" not in report.packages:
+        return []
+    return [name for name in _FLASK_FOLDERS if (Path(report.root) / name).is_dir()]
+
+
 def _main_dependencies(report: InspectReport) -> tuple[Dependency, ...]:
     return tuple(d for d in report.dependencies if d.group == "main")
 
@@ -177,7 +193,10 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         "prefix": ADOPTED_PREFIX,
         # Top-level packages and modules, installed from legacy/ under their own names,
         # and the folders the tests import them from.
-        "modules": {f"{LEGACY_DIR}/{path}": Path(path).name for path in report.packages},
+        "modules": {
+            **{f"{LEGACY_DIR}/{path}": Path(path).name for path in report.packages},
+            **{f"{LEGACY_DIR}/{name}": name for name in _beside_module_apps(report)},
+        },
         "import_roots": sorted(
             {f"{LEGACY_DIR}/{path}".rpartition("/")[0] for path in report.packages}
         ),
