@@ -549,6 +549,8 @@ def new_command(
             highlight=False,
             soft_wrap=True,
         )
+    for note in made.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     needed = workflow.interpreter(project.python_version)
     if as_json:
         report = {
@@ -708,6 +710,12 @@ def update_command(
         if result.dependencies_changed:
             out.print(
                 "Dependencies changed: reinstall " + escape("(.venv/bin/pip install -e '.[dev]').")
+            )
+        if result.dependencies_note:
+            err.print(
+                f"[yellow]note:[/] {escape(result.dependencies_note)}",
+                highlight=False,
+                soft_wrap=True,
             )
         if result.conflicts or result.kept:
             err.print("Resolve the conflicts, then commit.")

@@ -18,12 +18,11 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from apistarter.database import migrate_command
 from apistarter.decision import Recommendation
 from apistarter.deploy import plan_deploy
 from apistarter.questions import SERVICE_LIMITS, DecisionAnswers, ProjectAnswers
+from apistarter.resolve import ResolveError, compile_set, uv_binary
 from apistarter.server import run_command
 from apistarter.service_routes import SERVICE_ROUTES
 from apistarter.template_source import (
@@ -412,10 +412,7 @@ def _write_lock(tree: Path, python_version: str) -> str:
     uv resolves for the service's Python (it reads no more than its metadata) and never
     downloads an interpreter; a failure leaves the service as rendered, without a lock.
     """
-    # On PATH, or installed beside apistarter (its virtualenv's bin).
-    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
-    if uv is None:
-        return "uv.lock not written: uv is not installed (install it, run `uv lock`, commit)"
+    uv = uv_binary()
     python = shutil.which(f"python{python_version}") or f"python{python_version}"
     try:
         result = subprocess.run(
@@ -727,6 +724,8 @@ class UpdateResult:
     kept: tuple[str, ...]
     # pyproject.toml's dependencies differ: the service's environment needs a reinstall.
     dependencies_changed: bool
+    # How the changed dependencies were resolved, when the user should know (offline).
+    dependencies_note: str = ""
 
 
 def _git_output(*args: str, cwd: Path) -> str:
@@ -941,8 +940,23 @@ def _update_locked(
                 with _switched_source(directory, template):
                     _copier_update(directory, data, conflict, None)  # the fork's newest version
             kept = _keep_edited_files(directory, head, recorded)
+            result = _summary(directory, head, kept)
+            # Changed dependencies, and an adopted app's (recorded before they were resolved).
+            if result.dependencies_changed or recorded.get("legacy"):
+                note = compile_set(
+                    str(data["python_version"]),
+                    pyproject=directory / "pyproject.toml",
+                    extras=["dev"],
+                ).note
+                result = replace(result, dependencies_note=note)
         except BaseException as error:
             _restore(directory, head, ignored)
+            if isinstance(error, ResolveError):
+                # The installed service would not install: refused, as if never started.
+                raise RenderError(
+                    f"update refused: the updated pyproject.toml's dependencies do not resolve "
+                    f"({error}); the project was left as it was"
+                ) from None
             if isinstance(error, UnsafeTemplateError):
                 raise _needs_trust(template) from None
             if isinstance(error, KeyboardInterrupt):
@@ -954,7 +968,7 @@ def _update_locked(
             raise RestoredError(
                 f"update failed ({reason}); the project was restored to its last commit"
             ) from None
-    return _summary(directory, head, kept)
+    return result
 
 
 def _ignored(directory: Path) -> set[str]:
