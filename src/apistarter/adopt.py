@@ -303,14 +303,14 @@ _MOUNTED = {
 
 
 def _too_old(app: Requirement, service: Requirement) -> Version | None:
-    """The service's lower bound for a mounted framework that the app's pin stays under."""
-    if canonicalize_name(app.name) not in _MOUNTED or not conflict(app, service):
+    """The service's lower bound for a mounted framework, when the app's requirement
+    allows no version from there on (the service's floor is its only bound)."""
+    same = canonicalize_name(app.name) == canonicalize_name(service.name)
+    if not same or canonicalize_name(app.name) not in _MOUNTED or not conflict(app, service):
         return None
-    floors = [Version(s.version) for s in service.specifier if s.operator == ">="]
-    below = [v for v in _candidates(app.specifier) if floors and v < max(floors)]
-    if any(app.specifier.contains(v, prereleases=True) for v in below):
-        return max(floors)
-    return None
+    if not service.specifier or any(s.operator != ">=" for s in service.specifier):
+        return None
+    return max(Version(s.version) for s in service.specifier)
 
 
 def check_dependencies(
@@ -333,9 +333,7 @@ def check_dependencies(
         for text in service:
             required = Requirement(text)
             floor = _too_old(wanted, required)
-            if floor is not None and canonicalize_name(required.name) == canonicalize_name(
-                wanted.name
-            ):
+            if floor is not None:
                 raise AdoptError(
                     f"the app's {wanted} ({dependency.where()}) is too old to mount: "
                     f"{_MOUNTED[canonicalize_name(wanted.name)]}, which works from "
