@@ -365,9 +365,9 @@ def _show_report(report: InspectReport) -> None:
         found.add_row("blocking", f"{use.module} -> {use.dep}", str(use.evidence))
     for dependency in report.dependencies:
         found.add_row(
-            "dependency",
+            "constraint" if dependency.constraint else "dependency",
             escape(f"{dependency.requirement} [{dependency.group}]"),
-            str(dependency.evidence),
+            escape(dependency.where()),
         )
     if report.requires_python:
         found.add_row(
