@@ -75,18 +75,18 @@ def pins_of(output: str) -> dict[str, str]:
 
 
 def cause(stderr: str) -> str:
-    """Why uv failed, in one line: its derivation's last step and the conclusion that step
-    builds on (the whole chain can run to dozens of lines), or its last `cause:`."""
+    """Why uv failed, in one line: its derivation's first step (where the clash starts),
+    the conclusion the last step builds on, and the last step; or its last `cause:`."""
     text = " ".join(line.strip() for line in stderr.splitlines() if line.strip())
     causes = [part.strip() for part in re.split(r"\bcause: ", text)[1:]]
     reason = next((c for c in reversed(causes) if "Because" in c), None)
     if reason is None:
         return (causes or [text or "uv gave no reason"])[-1].rstrip(".")
     steps = [step.strip().rstrip(".") for step in re.split(r"\.\s+And because ", reason)]
-    if len(steps) == 1:
-        return steps[0]
+    if len(steps) <= 2:
+        return "; and because ".join(steps)
     _, _, built_on = steps[-2].rpartition("we can conclude that ")
-    return f"{built_on}, and because {steps[-1]}"
+    return f"{steps[0]}; ...; so {built_on}; and because {steps[-1]}"
 
 
 def _unreachable(stderr: str) -> bool:
