@@ -224,7 +224,12 @@ def test_an_unreachable_index_and_a_cache_without_the_packages_is_refused(
     assert "the package index could not be reached and uv's local cache lacks what" in message
 
 
-def test_an_update_whose_dependencies_do_not_resolve_is_refused(tmp_path: Path) -> None:
+def test_an_update_whose_dependencies_do_not_resolve_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The template source this apistarter records (in HOME) is this checkout's, not
+    # whatever another run left in the real HOME.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     source = write_files(tmp_path / "api", {"service.py": APP, "requirements.txt": "requests\n"})
     code, stdout, stderr = new_legacy(tmp_path / "svc", source)
     assert code == 0, stderr
@@ -238,14 +243,14 @@ def test_an_update_whose_dependencies_do_not_resolve_is_refused(tmp_path: Path) 
         pyproject.read_text().replace('    "requests",\n', '    "requests",\n    "pydantic<2",\n')
     )
     git(project, "commit", "--quiet", "-am", "recorded unresolved")
-    before = tree_state(tmp_path)
+    before = tree_state(project)
     result = CliRunner().invoke(app, ["update", str(project), "--set", "deploy=vm"])
     stderr = " ".join(result.stderr.split())
     assert result.exit_code == 2, stderr
     assert "update refused: the updated pyproject.toml's dependencies do not resolve" in stderr
     assert "pydantic>=2.7 and pydantic<2" in stderr
     assert "Traceback" not in stderr
-    assert tree_state(tmp_path) == before
+    assert tree_state(project) == before
 
 
 @pytest.mark.slow

@@ -283,7 +283,8 @@ def _app_set(
             python_version, requirements=[*requirements, *undeclared], constraints=constraints
         )
     except ResolveError as error:
-        named = [d for d in dependencies if d.requirement in mentioned(str(error), requirements)]
+        texts = mentioned(str(error), [d.requirement for d in dependencies])
+        named = [d for d in dependencies if d.requirement in texts]
         chains = ", ".join(f"{d.requirement} ({d.where()})" for d in named) or "its requirements"
         raise AdoptError(
             f"the app's own requirements do not resolve: {chains}: {error}; fix them in the app, "
@@ -295,10 +296,10 @@ def _app_set(
     return _AppSet(tuple(dict.fromkeys([*requirements, *undeclared, *installed])), resolved.note)
 
 
-# What the hybrid needs of the frameworks it mounts, for the user: why an older one cannot.
+# Why the hybrid cannot mount an older version of these (the floors are in its pyproject).
 _MOUNTED = {
-    "flask": "the service builds the app with Flask's factory API and mounts it through a2wsgi",
-    "werkzeug": "Flask's WSGI layer, which the mounted app and the service's tests run on",
+    "flask": "the mount sets up the app's JSON provider, app.json, which Flask 2.2 brought",
+    "werkzeug": "Flask 2.2, the oldest the mount runs on, needs Werkzeug 2.2",
 }
 
 
@@ -324,7 +325,8 @@ def check_dependencies(
     except ResolveError as error:
         reason = str(error)
         project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-        declared = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+        dev = project.get("optional-dependencies", {}).get("dev", [])
+        declared = [*project["dependencies"], *dev]
         app_texts = {d.requirement for d in app}
         service = mentioned(reason, [t for t in declared if t not in app_texts])
         named = [d for d in app if d.requirement in mentioned(reason, app_texts)]
@@ -335,11 +337,11 @@ def check_dependencies(
             floor = _too_old(wanted, required)
             if floor is not None:
                 raise AdoptError(
-                    f"the app's {wanted} ({dependency.where()}) is too old to mount: "
-                    f"{_MOUNTED[canonicalize_name(wanted.name)]}, which works from "
-                    f"{required.name} {floor} (the service's {required}, its pyproject.toml); "
-                    f"the first version that works is {floor}. Move the app to "
-                    f"{required.name}>={floor}, then run the command again. Nothing was written"
+                    f"the app's {wanted} ({dependency.where()}) is too old to mount "
+                    f"({_MOUNTED[canonicalize_name(wanted.name)]}): the first version that "
+                    f"works is {floor} (the service's {required}, its pyproject.toml). Move the "
+                    f"app to {required.name}>={floor}, then run the command again. Nothing was "
+                    "written"
                 )
     apps = ", ".join(f"{d.requirement} ({d.where()})" for d in named) or "requirements"
     services = ", ".join(service) or "dependencies"

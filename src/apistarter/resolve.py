@@ -105,8 +105,8 @@ def _run(arguments: Sequence[str], cwd: Path, offline: bool) -> subprocess.Compl
         **os.environ,
         # Resolving reads metadata; it never needs an interpreter downloaded.
         "UV_PYTHON_DOWNLOADS": "never",
-        # An unreachable index is told at the first failure, then the cache is asked.
-        "UV_HTTP_RETRIES": "0",
+        # A passing network error is retried; an unreachable index is told in seconds.
+        "UV_HTTP_RETRIES": "2",
         "UV_HTTP_TIMEOUT": "30",
     }
     command = [
