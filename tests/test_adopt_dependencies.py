@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import tomllib
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from apistarter import resolve
 from apistarter.cli import app
 from apistarter.inspect import inspect_project
 from apistarter.questions import Framework
@@ -222,6 +224,20 @@ def test_an_unreachable_index_and_a_cache_without_the_packages_is_refused(
     _unreachable_index(monkeypatch, tmp_path / "empty-cache")
     message = _refused(tmp_path / "work", {"service.py": APP, "requirements.txt": "requests\n"})
     assert "the package index could not be reached and uv's local cache lacks what" in message
+
+
+def test_an_index_that_never_answers_is_refused_after_the_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy that takes connections (the kernel's backlog) and never says a word.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        _unreachable_index(monkeypatch, tmp_path / "empty-cache")
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.setattr(resolve, "RESOLVE_TIMEOUT_S", 3)
+        message = _refused(tmp_path / "work", {"service.py": APP, "requirements.txt": "requests\n"})
+    assert "resolving the dependencies took over 3 s" in message
 
 
 def test_an_update_whose_dependencies_do_not_resolve_is_refused(

@@ -412,7 +412,10 @@ def _write_lock(tree: Path, python_version: str) -> str:
     uv resolves for the service's Python (it reads no more than its metadata) and never
     downloads an interpreter; a failure leaves the service as rendered, without a lock.
     """
-    uv = uv_binary()
+    try:
+        uv = uv_binary()
+    except FileNotFoundError:
+        return "uv.lock not written: uv is not installed (install it, run `uv lock`, commit)"
     python = shutil.which(f"python{python_version}") or f"python{python_version}"
     try:
         result = subprocess.run(

@@ -60,7 +60,7 @@ class Resolution:
 
 
 def uv_binary() -> str:
-    """uv's executable, installed with apistarter."""
+    """uv's executable, installed with apistarter (FileNotFoundError when it is not)."""
     return find_uv_bin()
 
 
@@ -109,19 +109,10 @@ def _run(arguments: Sequence[str], cwd: Path, offline: bool) -> subprocess.Compl
         "UV_HTTP_RETRIES": "2",
         "UV_HTTP_TIMEOUT": "30",
     }
-    command = [
-        uv_binary(),
-        "pip",
-        "compile",
-        *arguments,
-        "--no-header",
-        "--no-annotate",
-        "--quiet",
-        *(["--offline"] if offline else []),
-    ]
+    options = ["--no-header", "--no-annotate", "--quiet", *(["--offline"] if offline else [])]
     try:
         return subprocess.run(
-            command,
+            [uv_binary(), "pip", "compile", *arguments, *options],
             cwd=cwd,
             env=env,
             capture_output=True,
