@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,16 @@ from packaging.requirements import Requirement
 
 from apistarter.adopt import conflict
 from tests.flask_examples import FLASK_CORS, PYTHON, new_legacy, sdist, write_files
-from tests.harness import BIN, dockerfile_instruction, git, run, serve, stop, tree_state
+from tests.harness import (
+    BIN,
+    as_image_user,
+    dockerfile_instruction,
+    git,
+    run,
+    serve,
+    stop,
+    tree_state,
+)
 
 SCRIPT_APP = (
     "import os\nfrom flask import Flask, jsonify\napp = Flask(__name__)\n"
@@ -145,20 +153,6 @@ def test_flaskr_adoption_records_what_inspect_found(flaskr_service: Path) -> Non
     assert 'SMOKE_PATHS: list[str] = ["/", "/auth/login"' in smoke
 
 
-def _as_image_user(project: Path, writable: Path) -> list[str]:
-    """A command prefix running as the Dockerfile's USER (when the tests run as root)."""
-    if os.geteuid() != 0:
-        return []
-    user = next(
-        line.split()[1]
-        for line in (project / "Dockerfile").read_text().splitlines()
-        if line.startswith("USER ")
-    )
-    uid, _, gid = user.partition(":")
-    os.chown(writable, int(uid), int(gid))
-    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
-
-
 def _browser() -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
@@ -207,7 +201,7 @@ def test_adopted_flaskr_passes_its_checks_and_serves_the_app_from_a_wheel(
             check=True,
         )
         (workdir / "instance").mkdir(parents=True)
-        as_user = _as_image_user(project, workdir / "instance")
+        as_user = as_image_user(project, workdir / "instance")
         env = {
             "PYTHONPATH": str(installed),
             "APP_SECRET_KEY": "from-the-deployment",

@@ -218,6 +218,7 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
             *(f"{e.name}: {e.why}, {e.evidence}" for e in report.extensions),
         ],
         "tests": report.tests.directory if report.tests else "",
+        "test_runner": report.tests.runner if report.tests else "",
         "extensions": [e.name for e in report.extensions],
         # Each of a2wsgi's threads would see its own, empty, in-memory database.
         "memory_sqlite": [str(s.evidence) for s in report.state if s.kind == "sqlite-in-memory"],

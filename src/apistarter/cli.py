@@ -475,6 +475,15 @@ def new_command(
         ),
     ] = None,
     legacy_app: AppOption = None,
+    lock: Annotated[
+        bool,
+        typer.Option(
+            "--lock/--no-lock",
+            envvar="APISTARTER_LOCK",
+            help="Commit a uv.lock with the service (needs uv and the package index), so "
+            "its image installs exactly those versions.",
+        ),
+    ] = True,
 ) -> None:
     """Answer the questions, see the recommendation, and render the service."""
     if legacy is not None and framework not in (None, "hybrid"):
@@ -485,6 +494,7 @@ def new_command(
     try:
         if directory is not None:
             workflow.check_destination(directory, force=force)
+        workflow.check_template_source(template)
         adopted, inferred = _inferred(legacy, legacy_app, quiet=as_json)
         presets = workflow.presets_for(preset)
         chosen = workflow.framework_option(framework, presets)
@@ -523,6 +533,7 @@ def new_command(
             template=template,
             adopted=adopted,
             legacy=legacy,
+            lock=lock,
         )
     except RestoredError as error:
         _fail(str(error))
@@ -566,6 +577,8 @@ def new_command(
             "leftovers_removed": created.leftovers,
             "backups_kept": created.backups,
             "interpreter": needed,
+            "locked": lock and not created.lock_note,
+            "lock_note": created.lock_note,
         }
         out.print_json(json.dumps(report))
         return
@@ -597,8 +610,11 @@ def new_command(
             ".venv/bin/pip install -e '.[dev]' && .venv/bin/pytest"
         )
     )
-    if project.python_version not in workflow.versions_on_path():
-        found = ", ".join(workflow.versions_on_path()) or "none"
+    if created.lock_note:
+        err.print(f"[yellow]note:[/] {escape(created.lock_note)}", highlight=False, soft_wrap=True)
+    on_path = workflow.versions_on_path()
+    if project.python_version not in on_path:
+        found = ", ".join(on_path) or "none"
         err.print(
             f"[yellow]note:[/] {needed} is not on PATH; the service needs Python "
             f"{project.python_version}. python_version values that would work here: {found}",
@@ -706,6 +722,10 @@ def update_command(
             out.print(
                 f"  [red]conflict[/]  {escape(path)} (you changed it and the new template "
                 "no longer has it: kept; delete it or keep it)"
+            )
+        if result.lock_note:
+            err.print(
+                f"[yellow]note:[/] {escape(result.lock_note)}", highlight=False, soft_wrap=True
             )
         if result.dependencies_changed:
             out.print(

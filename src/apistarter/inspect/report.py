@@ -119,6 +119,9 @@ class TestSuite(BaseModel):
     directory: str
     files: int
     fixtures: tuple[Fixture, ...]
+    # What runs them: pytest for conftest files, pytest imports or test functions;
+    # unittest when every test is a TestCase method.
+    runner: Literal["pytest", "unittest"] = "pytest"
 
 
 class InspectReport(BaseModel):
