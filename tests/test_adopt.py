@@ -100,9 +100,9 @@ def test_a_script_app_in_a_git_repository_is_copied_with_its_origin(tmp_path: Pa
     ("files", "message"),
     [
         (
-            {"service.py": SCRIPT_APP, "requirements.txt": "requests\nflask<3\n"},
-            "dependency conflict: the app's flask<3 (requirements.txt:2) and the service's "
-            "flask>=3.1",
+            {"service.py": SCRIPT_APP, "requirements.txt": "requests\npydantic<2\n"},
+            "dependency conflict: the app's pydantic<2 (requirements.txt:2) and the service's "
+            "pydantic>=2.7",
         ),
         (
             {

@@ -365,9 +365,9 @@ def _show_report(report: InspectReport) -> None:
         found.add_row("blocking", f"{use.module} -> {use.dep}", str(use.evidence))
     for dependency in report.dependencies:
         found.add_row(
-            "dependency",
+            "constraint" if dependency.constraint else "dependency",
             escape(f"{dependency.requirement} [{dependency.group}]"),
-            str(dependency.evidence),
+            escape(dependency.where()),
         )
     if report.requires_python:
         found.add_row(
@@ -560,6 +560,8 @@ def new_command(
             highlight=False,
             soft_wrap=True,
         )
+    for note in made.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     needed = workflow.interpreter(project.python_version)
     if as_json:
         report = {
@@ -728,6 +730,12 @@ def update_command(
         if result.dependencies_changed:
             out.print(
                 "Dependencies changed: reinstall " + escape("(.venv/bin/pip install -e '.[dev]').")
+            )
+        if result.dependencies_note:
+            err.print(
+                f"[yellow]note:[/] {escape(result.dependencies_note)}",
+                highlight=False,
+                soft_wrap=True,
             )
         if result.conflicts or result.kept:
             err.print("Resolve the conflicts, then commit.")

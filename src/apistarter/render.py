@@ -18,7 +18,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import tomllib
@@ -40,6 +39,7 @@ from apistarter.decision import Recommendation
 from apistarter.deploy import plan_deploy
 from apistarter.interpreters import python_command
 from apistarter.questions import SERVICE_LIMITS, DecisionAnswers, ProjectAnswers
+from apistarter.resolve import ResolveError, compile_set, uv_binary
 from apistarter.server import run_command
 from apistarter.service_routes import SERVICE_ROUTES
 from apistarter.template_source import (
@@ -423,9 +423,9 @@ def _write_lock(tree: Path, python_version: str) -> str:
     uv resolves for the service's Python (it reads no more than its metadata) and never
     downloads an interpreter; a failure leaves the service as rendered, without a lock.
     """
-    # On PATH, or installed beside apistarter (its virtualenv's bin).
-    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
-    if uv is None:
+    try:
+        uv = uv_binary()
+    except FileNotFoundError:
         return "uv.lock not written: uv is not installed (install it, run `uv lock`, commit)"
     python = python_command(python_version)
     if python is None:
@@ -749,6 +749,8 @@ class UpdateResult:
     # The service has a uv.lock and pyproject.toml changed: why it could not be
     # written again (one line); empty when it was, or when there was nothing to relock.
     lock_note: str = ""
+    # How the changed dependencies were resolved, when the user should know (offline).
+    dependencies_note: str = ""
 
 
 def _git_output(*args: str, cwd: Path) -> str:
@@ -963,9 +965,17 @@ def _update_locked(
                 with _switched_source(directory, template):
                     _copier_update(directory, data, conflict, None)  # the fork's newest version
             kept = _keep_edited_files(directory, head, recorded)
-            lock_note = _relock(directory, head, str(data.get("python_version", "")))
+            python_version = str(data.get("python_version", ""))
+            dependencies_note = _resolve(directory, head, recorded, python_version)
+            lock_note = _relock(directory, head, python_version)
         except BaseException as error:
             _restore(directory, head, ignored)
+            if isinstance(error, ResolveError):
+                # The installed service would not install: refused, as if never started.
+                raise RenderError(
+                    f"update refused: the updated pyproject.toml's dependencies do not resolve "
+                    f"({error}); the project was left as it was"
+                ) from None
             if isinstance(error, UnsafeTemplateError):
                 raise _needs_trust(template) from None
             if isinstance(error, KeyboardInterrupt):
@@ -977,7 +987,18 @@ def _update_locked(
             raise RestoredError(
                 f"update failed ({reason}); the project was restored to its last commit"
             ) from None
-    return replace(_summary(directory, head, kept), lock_note=lock_note)
+    return replace(
+        _summary(directory, head, kept), lock_note=lock_note, dependencies_note=dependencies_note
+    )
+
+
+def _resolve(directory: Path, head: str, recorded: dict[str, Any], python_version: str) -> str:
+    """Resolve the updated dependencies as `pip install -e '.[dev]'` installs them, when
+    they changed or hold an adopted app's (recorded before apistarter resolved them); the
+    offline note, if any. ResolveError when they do not resolve."""
+    if not _dependencies_changed(directory, head) and not recorded.get("legacy"):
+        return ""
+    return compile_set(python_version, pyproject=directory / "pyproject.toml", extras=["dev"]).note
 
 
 def _relock(directory: Path, head: str, python_version: str) -> str:
@@ -1079,8 +1100,13 @@ def _summary(directory: Path, head: str, kept: tuple[str, ...]) -> UpdateResult:
         removed=tuple(removed),
         conflicts=tuple(sorted(conflicts)),
         kept=kept,
-        dependencies_changed=_dependencies(_committed(directory, head, "pyproject.toml"))
-        != _dependencies(_read(directory / "pyproject.toml")),
+        dependencies_changed=_dependencies_changed(directory, head),
+    )
+
+
+def _dependencies_changed(directory: Path, head: str) -> bool:
+    return _dependencies(_committed(directory, head, "pyproject.toml")) != _dependencies(
+        _read(directory / "pyproject.toml")
     )
 
 

@@ -227,6 +227,8 @@ class Created:
     shadowed: tuple[str, ...] = ()
     # Files git does not track in the adopted app's folder: listed, not copied.
     untracked: tuple[str, ...] = ()
+    # How the merged dependencies were resolved, when the user should know (offline).
+    notes: tuple[str, ...] = ()
 
 
 def create(
@@ -274,7 +276,7 @@ def create(
     )
     if plan is None:
         return Created(result)
-    return Created(result, tuple(plan.data["shadowed"]), plan.files.untracked)
+    return Created(result, tuple(plan.data["shadowed"]), plan.files.untracked, tuple(plan.notes))
 
 
 def template_location(template: str | None) -> str | None:
