@@ -192,13 +192,30 @@ def _uploadr(browser: Browser) -> None:
 
 
 def _security(browser: Browser) -> None:
+    # Its users and tables are made only when app.py runs as a script (`__main__`), so a
+    # served copy shows the login form, protected by its CSRF token, and no more.
     status, url, page = browser.call("/")
-    assert status == 200 and "/login" in url and 'name="csrf_token"' in page, (status, url)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert status == 200 and url.startswith(browser.base_url + "/login"), (status, url)
+    assert 'name="csrf_token"' in page
+
+
+def _csrf(page: str) -> str:
+    token = re.search(r'name="?csrf_token"?[^>]*?value="([^"]+)"', page)
     assert token, page[:500]
-    form = {"email": "test@me.com", "password": "password", "csrf_token": token.group(1)}
-    status, url, page = browser.call("/login", form=form)
-    assert status == 200 and "Hello test@me.com" in page, (status, url, page[:300])
+    return token.group(1)
+
+
+def _journal(browser: Browser) -> None:
+    status, url, _ = browser.call("/")
+    assert url == browser.base_url + "/login?next=%2F", (status, url)
+    # A post without the form's CSRF token is refused by Flask-WTF.
+    assert browser.call("/register", form={"username": "ada", "password": "pw"})[0] == 400
+    form = {"username": "ada", "password": "pw"}
+    token = _csrf(browser.call("/register")[2])
+    assert browser.call("/register", form={**form, "csrf_token": token})[1].endswith("/login")
+    token = _csrf(browser.call("/login")[2])
+    status, url, page = browser.call("/login", form={**form, "csrf_token": token})
+    assert url == browser.base_url + "/" and "Hello ada" in page, (status, url, page[:300])
 
 
 def _shop(browser: Browser) -> None:
@@ -275,6 +292,55 @@ NOTES = {
 }
 
 
+# Flask-Login sessions and Flask-WTF CSRF on server-rendered forms, users in SQLite made
+# by the app's own `init-db` command.
+JOURNAL = {
+    "journal/__init__.py": (
+        "import os\n\nimport click\n"
+        "from flask import Flask, redirect, render_template_string, request\n"
+        "from flask_login import (\n"
+        "    LoginManager, UserMixin, current_user, login_required, login_user)\n"
+        "from flask_sqlalchemy import SQLAlchemy\nfrom flask_wtf.csrf import CSRFProtect\n"
+        "from werkzeug.security import check_password_hash, generate_password_hash\n\n"
+        "db = SQLAlchemy()\nlogin = LoginManager()\nlogin.login_view = 'login'\n\n"
+        "FORM = '<form method=post>'\\\n"
+        "    '<input type=hidden name=csrf_token value=\"{{ csrf_token() }}\">'\\\n"
+        "    '<input name=username><input name=password type=password></form>'\n\n\n"
+        "class User(UserMixin, db.Model):\n    id = db.Column(db.Integer, primary_key=True)\n"
+        "    username = db.Column(db.String(80), unique=True, nullable=False)\n"
+        "    password = db.Column(db.String(200), nullable=False)\n\n\n"
+        "@login.user_loader\ndef load(user_id):\n"
+        "    return db.session.get(User, int(user_id))\n\n\n"
+        "def create_app():\n    app = Flask(__name__, instance_relative_config=True)\n"
+        "    app.config['SECRET_KEY'] = os.environ.get('SECRET_KEY', 'dev')\n"
+        "    app.config['SQLALCHEMY_DATABASE_URI'] = 'sqlite:///journal.sqlite'\n"
+        "    db.init_app(app)\n    login.init_app(app)\n    CSRFProtect(app)\n\n"
+        "    @app.route('/register', methods=['GET', 'POST'])\n    def register():\n"
+        "        if request.method == 'POST':\n"
+        "            db.session.add(User(username=request.form['username'],\n"
+        "                                password=generate_password_hash(\n"
+        "                                    request.form['password'])))\n"
+        "            db.session.commit()\n            return redirect('/login')\n"
+        "        return render_template_string(FORM)\n\n"
+        "    @app.route('/login', methods=['GET', 'POST'], endpoint='login')\n"
+        "    def login_page():\n"
+        "        if request.method == 'POST':\n"
+        "            user = User.query.filter_by(username=request.form['username']).first()\n"
+        "            if user and check_password_hash(user.password, request.form['password']):\n"
+        "                login_user(user)\n                return redirect('/')\n"
+        "        return render_template_string(FORM)\n\n"
+        "    @app.get('/')\n    @login_required\n    def index():\n"
+        "        return f'Hello {current_user.username}'\n\n"
+        "    @app.cli.command('init-db')\n    def init_db():\n"
+        "        db.create_all()\n        click.echo('Initialized the database.')\n\n"
+        "    return app\n"
+    ),
+    "requirements.txt": (
+        "flask==3.1.0\nflask-login==0.6.3\nflask-wtf==1.2.2\nflask-sqlalchemy==3.1.1\n"
+    ),
+}
+
+
 def _notes_source(factory: pytest.TempPathFactory, scratch: Path) -> Path:
     root = write_files(scratch / "notes", NOTES)
     venv = factory.getbasetemp() / "notes-migrations-venv"
@@ -331,7 +397,7 @@ CORPUS = [
     ),
     CorpusApp(
         "security-fsqlalchemy",
-        "login and roles (Flask-Security), Flask-SQLAlchemy models, CSRF, Babel, pytest suite",
+        "Flask-Security login form with CSRF, Babel, Flask-SQLAlchemy models, its pytest suite",
         _as_package(FLASK_SECURITY, "examples/fsqlalchemy1"),
         _security,
         app="fsqlalchemy1.app:create_app",
@@ -340,6 +406,12 @@ CORPUS = [
                 "flask-security[fsqla,common,babel]==5.9.2\nzxcvbn==4.5.0\nargon2-cffi==25.1.0\n"
             )
         },
+    ),
+    CorpusApp(
+        "journal",
+        "server-rendered login (Flask-Login) with CSRF (Flask-WTF), users in SQLite by init-db",
+        _written(JOURNAL),
+        _journal,
     ),
     CorpusApp(
         "shop",
