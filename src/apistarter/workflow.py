@@ -62,6 +62,7 @@ from apistarter.render import (
     template_version_ref,
     update_project,
 )
+from apistarter.service_routes import service_routes
 from apistarter.template_source import RECORDED_SOURCE
 
 # What the command line reaches through this module besides the functions defined here.
@@ -248,6 +249,8 @@ def create(
     if plan is not None:
         data["legacy"] = plan.data
         data["deploy"] = adopted_deploy(data["deploy"], plan.data)
+        # The app keeps its own docs; the service's move out of their way.
+        data["routes"] = service_routes(plan.data["app_docs"])
         if check_destination(destination, force=force):
             # Rendered over files already there: their history (if any) stays the service's.
             data["legacy"] = {**plan.data, "history": 0}
@@ -394,8 +397,10 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
         )
     legacy = recorded.get("legacy")
     if chosen == "hybrid" and isinstance(legacy, dict) and legacy:
-        # An adopted app's secret and instance folder stay in the recomputed deploy plan.
+        # An adopted app's secret and instance folder stay in the recomputed deploy plan,
+        # and its own docs keep their paths.
         data["deploy"] = adopted_deploy(data["deploy"], legacy)
+        data["routes"] = service_routes(legacy.get("app_docs") or [])
     previous = recorded.get("framework")
     if recorded.get("adr"):
         # Decision records are history: the first stays as it was written; a framework

@@ -8,9 +8,9 @@ check it; :meth:`InspectReport.answers` turns the findings into the answers
 apistarter would otherwise ask for (``codebase``, ``existing_routes``,
 ``blocking_deps``, ``legacy_app``), and leaves the rest to be asked.
 
-A static reading is a floor, not a ceiling: routes built in loops, names read
-through helpers, or apps created by third-party factories are not seen. The
-report says what it found and where, never what it guessed.
+A static reading is a floor, not a ceiling: what it cannot follow (a rule computed
+at run time, a blueprint registered from an expression) is reported as unknown with
+the reason, never guessed and never silently left out.
 
 Each reader is a module of its own (routes, dependencies, settings, state, commands,
 tests, ...); this one joins their findings into the report.
@@ -43,8 +43,9 @@ from apistarter.inspect.report import (
     Setting,
     State,
     TestSuite,
+    UnknownRoutes,
 )
-from apistarter.inspect.routes import read_routing, routes_of
+from apistarter.inspect.routes import read_routing, routes_of, unknown_routes_of
 from apistarter.inspect.settings import settings_of
 from apistarter.inspect.state import state_of
 from apistarter.inspect.tests import test_suite
@@ -64,6 +65,7 @@ __all__ = [
     "Setting",
     "State",
     "TestSuite",
+    "UnknownRoutes",
     "inspect_project",
 ]
 
@@ -116,6 +118,7 @@ def inspect_project(path: Path, app: str | None = None) -> InspectReport:
         root=str(root),
         app=chosen,
         routes=routes_of(routing, chosen),
+        unknown_routes=unknown_routes_of(routing, chosen),
         blocking=_first_of_each(
             (use for m in code for use in blocking_uses(m)), lambda u: (u.dep, u.module)
         ),

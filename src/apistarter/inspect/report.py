@@ -46,6 +46,18 @@ class Route(Finding):
     rule: str
     methods: tuple[str, ...]
     view: str
+    # What registered it when not the app's own code: "flask" (static files) or an extension.
+    registered_by: str = ""
+    # API documentation the app serves (an extension's Swagger UI or its spec).
+    docs: bool = False
+
+
+class UnknownRoutes(Finding):
+    """Routes the app registers that a static reading cannot list, and why."""
+
+    # The URL prefix they live under ("/" when they may be anywhere).
+    prefix: str
+    reason: str
 
 
 class BlockingUse(Finding):
@@ -118,6 +130,7 @@ class InspectReport(BaseModel):
     root: str
     app: FlaskApp
     routes: tuple[Route, ...]
+    unknown_routes: tuple[UnknownRoutes, ...]
     blocking: tuple[BlockingUse, ...]
     dependencies: tuple[Dependency, ...]
     requires_python: str | None
@@ -136,7 +149,8 @@ class InspectReport(BaseModel):
         """The answers these findings settle, keyed like DecisionAnswers/ProjectAnswers."""
         return {
             "codebase": "existing-flask",
-            "existing_routes": len(self.routes),
+            # The app's own routes: not the ones Flask or an extension adds to every app.
+            "existing_routes": sum(not r.registered_by for r in self.routes),
             "blocking_deps": list(dict.fromkeys(use.dep for use in self.blocking)),
             "legacy_app": self.app.import_path,
         }
