@@ -381,7 +381,8 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
         raise AnswerError(
             f"--set framework={chosen}: {allowed_by} allows only {', '.join(allowed)}"
         )
-    recommendation = decide(decision, chosen)
+    adopted = chosen == "hybrid" and bool(recorded.get("legacy"))
+    recommendation = decide(decision, chosen, adopted=adopted)
     data = template_data(project, decision, recommendation)
     # Copier renders the project's recorded version again from these: a plan edited
     # into another shape would fail half way through the update.

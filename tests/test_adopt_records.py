@@ -1,0 +1,143 @@
+"""What an adoption records and says: the app's own docs kept, the service's moved (README,
+ADR, the rendered app), routes that could not be listed, and why the hybrid was chosen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from apistarter import cli
+from apistarter.cli import app
+from apistarter.inspect import inspect_project
+from apistarter.service_routes import SERVICE_ROUTES, docs_of, service_routes
+from tests.flask_examples import FLASK, PYTHON, new_legacy, sdist, write_files
+from tests.harness import tree_state
+
+APIFLASK = "apiflask==3.1.2"
+
+
+def _adr(project: Path) -> str:
+    return (project / "docs" / "decisions" / "0001-web-framework.md").read_text()
+
+
+def test_an_app_with_its_own_docs_keeps_them_and_the_services_move(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # APIFlask serves Swagger UI at /docs and its spec at /openapi.json, as FastAPI would.
+    example = sdist(APIFLASK, tmp_path_factory) / "examples" / "basic"
+    code, _, stderr = new_legacy(tmp_path / "pets", example)
+    assert code == 0, stderr
+    project = tmp_path / "pets"
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["legacy"]["app_docs"] == ["/docs", "/docs/oauth2-redirect", "/openapi.json"]
+    assert answers["routes"]["docs"]["path"] == "/service/docs"
+    # No route of the app is taken over by the service's docs any more.
+    assert answers["legacy"]["shadowed"] == []
+    asgi = next(project.glob("src/*/app.py")).read_text()
+    assert 'docs_url="/service/docs"' in asgi and 'openapi_url="/service/openapi.json"' in asgi
+    assert 'redoc_url="/service/redoc"' in asgi
+    readme = (project / "README.md").read_text()
+    assert "| `GET /service/docs` |" in readme
+    assert "| `/docs`, `/docs/oauth2-redirect`, `/openapi.json` | The app's own API docs" in readme
+    adr = " ".join(_adr(project).split())
+    assert "keeps them at those URLs" in adr and "Swagger UI at `/service/docs`" in adr
+    assert "The root `/` stays the app's." in adr
+
+
+def test_an_app_without_docs_leaves_the_services_where_they_are(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    flaskr = inspect_project(sdist(FLASK, tmp_path_factory) / "examples" / "tutorial")
+    assert docs_of(flaskr.routes) == []
+    assert service_routes([]) == SERVICE_ROUTES
+    moved = service_routes(["/apidocs/"])
+    assert {name: r["path"] for name, r in moved.items() if r != SERVICE_ROUTES[name]} == {
+        "openapi": "/service/openapi.json",
+        "docs": "/service/docs",
+        "docs_oauth2_redirect": "/service/docs/oauth2-redirect",
+        "redoc": "/service/redoc",
+    }
+
+
+UNLISTED = {
+    "shop/__init__.py": (
+        "import os\n"
+        "from flask import Flask\n"
+        "from werkzeug.utils import import_string\n\n"
+        "def create_app():\n"
+        "    app = Flask(__name__)\n"
+        "    app.register_blueprint(import_string(os.environ['VIEWS']))\n"
+        "    return app\n"
+    ),
+}
+
+
+def test_routes_not_listed_are_warned_about_and_recorded(tmp_path: Path) -> None:
+    root = write_files(tmp_path / "shop", UNLISTED)
+    result = CliRunner().invoke(app, ["inspect", str(root)])
+    assert result.exit_code == 0, result.output
+    warnings = " ".join(result.stderr.split())
+    assert "routes under / not listed: register_blueprint(import_string(os.environ['VIEWS']))" in (
+        warnings
+    )
+    assert "shop/__init__.py:7" in warnings
+    assert "no routes of shop:create_app's own were found" in warnings
+
+    code, _, stderr = new_legacy(tmp_path / "service", root)
+    assert code == 0, stderr
+    assert "no routes of shop:create_app's own were found" in stderr
+    adr = " ".join(_adr(tmp_path / "service").split())
+    assert "could not list, with the reason" in adr
+    assert "inspect cannot follow it to where it is defined (shop/__init__.py:7)" in adr
+
+
+def _interactive_new(
+    monkeypatch: pytest.MonkeyPatch, destination: Path, legacy: Path, reply: str
+) -> tuple[int, str]:
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    result = CliRunner().invoke(
+        app,
+        [
+            "new",
+            str(destination),
+            "--legacy",
+            str(legacy),
+            "--defaults",
+            # Nothing measured: the answers alone recommend Flask, not the hybrid.
+            "--set",
+            "measured_problem=none",
+            "--set",
+            f"python_version={PYTHON}",
+        ],
+        input=f"{reply}\n",
+        env={"COLUMNS": "200"},
+    )
+    return result.exit_code, result.output
+
+
+def test_interactive_adoption_shows_the_recommendation_and_asks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    flaskr = sdist(FLASK, tmp_path_factory) / "examples" / "tutorial"
+    before = tree_state(tmp_path)
+    code, output = _interactive_new(monkeypatch, tmp_path / "blog", flaskr, "no")
+    text = " ".join(output.split())
+    # The answers alone (flaskr's routes, no measured need for async) recommend Flask.
+    assert "Recommendation: Flask (for the adoption: FastAPI with the Flask app mounted" in text
+    assert "The answers alone recommend Flask; --legacy adopts the app into" in text
+    assert "Go on with FastAPI with the Flask app mounted (hybrid)?" in text
+    assert code == 2 and "stopped before writing anything" in text
+    assert tree_state(tmp_path) == before
+
+    code, output = _interactive_new(monkeypatch, tmp_path / "blog", flaskr, "yes")
+    assert code == 0, output
+    adr = " ".join(_adr(tmp_path / "blog").split())
+    assert "### Chosen for the adoption" in _adr(tmp_path / "blog")
+    assert "was chosen for the adoption, not from the answers" in adr
+    assert "The answers alone recommend **Flask**" in adr
+    assert "the team chose" not in adr
+    assert "Chosen for the adoption of an existing Flask app" in adr
+    assert "Chosen by hand" not in adr
