@@ -141,3 +141,55 @@ def test_interactive_adoption_shows_the_recommendation_and_asks(
     assert "the team chose" not in adr
     assert "Chosen for the adoption of an existing Flask app" in adr
     assert "Chosen by hand" not in adr
+
+
+RUN_TIME = {
+    "blog/__init__.py": (
+        "import logging\n"
+        "import os\n"
+        "from logging.handlers import RotatingFileHandler\n\n"
+        "from celery import Celery\n"
+        "from flask import Flask\n"
+        "from flask_babel import Babel\n\n"
+        "celery = Celery(__name__)\n\n"
+        "def create_app():\n"
+        "    app = Flask(__name__)\n"
+        "    Babel(app)\n"
+        "    if os.environ.get('LOG_TO_STDOUT'):\n"
+        "        app.logger.addHandler(logging.StreamHandler())\n"
+        "    else:\n"
+        "        app.logger.addHandler(RotatingFileHandler('logs/blog.log'))\n\n"
+        "    @app.route('/')\n"
+        "    def index():\n"
+        "        return 'blog'\n\n"
+        "    return app\n"
+    ),
+    "blog/jobs.py": "from rq import Queue\n\nmail = Queue('mail')\n",
+    "blog/translations/es/LC_MESSAGES/messages.po": 'msgid ""\nmsgstr ""\n',
+}
+
+
+def test_run_time_needs_are_found_with_their_commands_and_listed_in_the_adr(
+    tmp_path: Path,
+) -> None:
+    root = write_files(tmp_path / "blog", RUN_TIME)
+    needs = {(n.kind, n.command, str(n.evidence)) for n in inspect_project(root).needs}
+    assert needs == {
+        ("task-worker", "celery -A blog:celery worker --loglevel=INFO", "blog/__init__.py:9"),
+        ("stdout-logging", "LOG_TO_STDOUT=1", "blog/__init__.py:14"),
+        ("log-folder", "", "blog/__init__.py:17"),
+        ("task-worker", "rq worker mail", "blog/jobs.py:3"),
+        ("translations", "pybabel compile -d blog/translations", "blog/__init__.py:1"),
+    }
+    result = CliRunner().invoke(app, ["inspect", str(root)], env={"COLUMNS": "250"})
+    assert "pybabel compile -d blog/translations" in result.stdout
+    assert "writes its log to logs/blog.log" in result.stdout
+
+    code, _, stderr = new_legacy(tmp_path / "service", root)
+    assert code == 0, stderr
+    adr = " ".join(_adr(tmp_path / "service").split())
+    assert "What the app needs at run time besides serving" in adr
+    for command in ("celery -A blog:celery worker --loglevel=INFO", "rq worker mail"):
+        assert f": `{command}`" in adr
+    assert "`pybabel compile -d blog/translations`" in adr
+    assert "writes its log to logs/blog.log" in adr and "(blog/__init__.py:17)" in adr

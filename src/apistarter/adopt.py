@@ -214,6 +214,10 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         "shadowed": [
             str(s) for s in shadowed(report.routes, ADOPTED_PREFIX, service_routes(app_docs))
         ],
+        # What the app needs at run time, each with the command that provides it.
+        "run_time_needs": [
+            {"what": n.detail, "where": str(n.evidence), "command": n.command} for n in report.needs
+        ],
         # Routes a static reading could not list, and why.
         "unknown_routes": [
             f"under {u.prefix}: {u.reason} ({u.evidence})" for u in report.unknown_routes

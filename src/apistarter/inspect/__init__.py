@@ -40,12 +40,14 @@ from apistarter.inspect.report import (
     InspectError,
     InspectReport,
     Route,
+    RunTimeNeed,
     Setting,
     State,
     TestSuite,
     UnknownRoutes,
 )
 from apistarter.inspect.routes import read_routing, routes_of, unknown_routes_of
+from apistarter.inspect.runtime import needs_of, translations_of
 from apistarter.inspect.settings import settings_of
 from apistarter.inspect.state import state_of
 from apistarter.inspect.tests import test_suite
@@ -62,6 +64,7 @@ __all__ = [
     "InspectError",
     "InspectReport",
     "Route",
+    "RunTimeNeed",
     "Setting",
     "State",
     "TestSuite",
@@ -134,6 +137,10 @@ def inspect_project(path: Path, app: str | None = None) -> InspectReport:
         ),
         extensions=_first_of_each((e for m in code for e in extensions_of(m)), lambda e: e.name),
         commands=_first_of_each((c for m in code for c in commands_of(m)), lambda c: c.name),
+        needs=(
+            *_first_of_each((n for m in code for n in needs_of(m)), lambda n: n.detail),
+            *translations_of(root, code),
+        ),
         tests=test_suite(root, modules),
         packages=packages_of(root, code),
         skipped=tuple(reader.skipped + skipped + packaging_skipped),

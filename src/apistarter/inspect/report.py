@@ -93,6 +93,15 @@ class State(Finding):
     detail: str
 
 
+class RunTimeNeed(Finding):
+    """Something the app needs at run time beyond serving, and the command providing it."""
+
+    kind: Literal["log-folder", "stdout-logging", "translations", "task-worker"]
+    detail: str
+    # The exact command (or environment setting) that provides it; "" when it is a path to fix.
+    command: str
+
+
 class Extension(Finding):
     """An extension or Flask feature that behaves differently behind the mount."""
 
@@ -139,6 +148,7 @@ class InspectReport(BaseModel):
     state: tuple[State, ...]
     extensions: tuple[Extension, ...]
     commands: tuple[Command, ...]
+    needs: tuple[RunTimeNeed, ...]
     tests: TestSuite | None
     # The top-level packages and modules holding the app's code (src/ layout kept),
     # relative to root: what installing the app means.
