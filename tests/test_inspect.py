@@ -445,4 +445,46 @@ def test_what_inspect_skipped_is_a_warning_line_each_when_answers_are_inferred(
     assert warnings == [
         "warning: pipe.py: skipped, not a regular file",
         "warning: zero.py: skipped, a link to something outside the project",
+        # An app with no route of its own is never a silent 0.
+        "warning: no routes of app:app's own were found: inspect reads routes declared with "
+        "route decorators, add_url_rule, add_resource and register_blueprint; check how the "
+        "app registers its views",
     ]
+
+
+def test_routes_inspect_cannot_place_are_unknown_with_the_reason(tmp_path: Path) -> None:
+    root = write_files(
+        tmp_path,
+        {
+            "shop/__init__.py": (
+                "from flask import Flask\n\n"
+                "def create_app(config):\n"
+                "    app = Flask(__name__)\n"
+                "    for blueprint in config.BLUEPRINTS:\n"
+                "        app.register_blueprint(blueprint)\n"
+                "    return app\n"
+            ),
+            "shop/views.py": (
+                "from flask import Blueprint\n\n"
+                "bp = Blueprint('views', __name__)\n\n"
+                "@bp.route('/cart')\n"
+                "def cart():\n"
+                "    return 'cart'\n"
+            ),
+        },
+    )
+    report = inspect_project(root)
+    assert [(u.prefix, u.reason, str(u.evidence)) for u in report.unknown_routes] == [
+        (
+            "/",
+            "register_blueprint(blueprint): inspect cannot follow it to where it is defined",
+            "shop/__init__.py:6",
+        ),
+        (
+            "/",
+            "shop.views.bp declares 1 route(s) (the first: /cart) but joins no app in a way "
+            "inspect can follow",
+            "shop/views.py:5",
+        ),
+    ]
+    assert report.answers()["existing_routes"] == 0

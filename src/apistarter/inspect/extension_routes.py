@@ -152,7 +152,13 @@ def served_by(
     if constructor == "flask_smorest.Api":
         prefix = config.get("OPENAPI_URL_PREFIX")
         if prefix is None:
-            return "flask-smorest", [], []
+            # Unset, flask-smorest serves no docs; set to something not literal, unknown.
+            unknown = (
+                [Unenumerated("/", "flask-smorest's OPENAPI_URL_PREFIX is not a literal")]
+                if "OPENAPI_URL_PREFIX" in config
+                else []
+            )
+            return "flask-smorest", [], unknown
         pages = [config.get("OPENAPI_JSON_PATH") or "openapi.json"] + [
             page
             for key in ("OPENAPI_SWAGGER_UI_PATH", "OPENAPI_REDOC_PATH", "OPENAPI_RAPIDOC_PATH")

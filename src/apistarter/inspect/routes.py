@@ -687,4 +687,21 @@ def unknown_routes_of(routing: _Routing, app: FlaskApp) -> tuple[UnknownRoutes, 
     for target, unknown in routing.unknown:
         for prefix in _prefixes(routing, target, app.import_path):
             found.append(unknown.model_copy(update={"prefix": _join(prefix, unknown.prefix)}))
+    # Routes declared on a blueprint that joins no app as far as inspect can follow: they
+    # may be registered in a way it cannot read, so they are named, not dropped.
+    joined = {child for child, _, _ in routing.registrations}
+    stranded: dict[str, list[Route]] = {}
+    for target, route in routing.routes:
+        if target.kind == "blueprint" and target.id not in joined:
+            stranded.setdefault(target.id, []).append(route)
+    for name, routes in stranded.items():
+        first = min(routes, key=lambda r: (r.evidence.file, r.evidence.line))
+        found.append(
+            UnknownRoutes(
+                prefix="/",
+                reason=f"{name} declares {len(routes)} route(s) (the first: {first.rule}) but "
+                "joins no app in a way inspect can follow",
+                evidence=first.evidence,
+            )
+        )
     return tuple(found)
