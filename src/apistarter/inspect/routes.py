@@ -33,6 +33,15 @@ from apistarter.inspect.source import (
     text_of,
     upper_strings,
 )
+from apistarter.inspect.values import (
+    DEPTH,
+    Env,
+    Imported,
+    bind,
+    bound,
+    elements,
+    string_of,
+)
 
 # Constructors whose result is a Flask app or a blueprint (Flask's own, and subclasses
 # that keep Flask's routing API).
@@ -51,8 +60,6 @@ BLUEPRINT_CLASSES = frozenset(
 _HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 _IMPORT_STRING = frozenset({"werkzeug.utils.import_string", "werkzeug.import_string"})
 _IMPORT_MODULE = frozenset({"importlib.import_module"})
-# How deep a name is followed through the values bound to it (and a chain of registrations).
-_DEPTH = 8
 
 
 @dataclass
@@ -65,22 +72,11 @@ class _Target:
     prefix: str = ""
 
 
-@dataclass(frozen=True)
-class _Imported:
-    """A module imported by name at run time (``importlib.import_module("pkg.views")``)."""
-
-    module: str | None
-
-
-# What a name stands for inside a body: the expression last bound to it, or a module.
-_Env = dict[str, ast.expr | _Imported]
-
-
 @dataclass
 class _Scope:
     module: Module
     names: dict[str, _Target]
-    env: _Env = field(default_factory=dict)
+    env: Env = field(default_factory=dict)
 
 
 @dataclass
@@ -207,78 +203,6 @@ def _served(
         )
 
 
-def _string(node: ast.expr | None, env: _Env, depth: int = 0) -> str | None:
-    """A string's value: a literal, a name bound to one, an f-string or a sum of them."""
-    if node is None or depth > _DEPTH:
-        return None
-    if isinstance(node, ast.Name):
-        bound = env.get(node.id)
-        return _string(bound, env, depth + 1) if isinstance(bound, ast.expr) else None
-    if isinstance(node, ast.JoinedStr):
-        parts = [
-            _string(part.value, env, depth + 1)
-            if isinstance(part, ast.FormattedValue)
-            and part.conversion == -1
-            and part.format_spec is None
-            else text_of(part)
-            for part in node.values
-        ]
-        return "".join(p for p in parts if p is not None) if None not in parts else None
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = _string(node.left, env, depth + 1), _string(node.right, env, depth + 1)
-        return left + right if left is not None and right is not None else None
-    return text_of(node)
-
-
-def _bound(node: ast.expr, env: _Env) -> ast.expr:
-    """The expression a name stands for (followed through names bound to names)."""
-    for _ in range(_DEPTH):
-        if not isinstance(node, ast.Name):
-            break
-        bound = env.get(node.id)
-        if not isinstance(bound, ast.expr):
-            break
-        node = bound
-    return node
-
-
-def _elements(node: ast.expr, env: _Env) -> list[ast.expr] | None:
-    """The items a loop over a literal list, tuple, set or dict (or its items()) takes."""
-    node = _bound(node, env)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args:
-        mapping = _bound(node.func.value, env)
-        if isinstance(mapping, ast.Dict) and None not in mapping.keys:
-            keys = [k for k in mapping.keys if k is not None]
-            if node.func.attr == "items":
-                return [
-                    ast.Tuple(elts=[k, v], ctx=ast.Load())
-                    for k, v in zip(keys, mapping.values, strict=True)
-                ]
-            if node.func.attr in ("keys", "values"):
-                return keys if node.func.attr == "keys" else list(mapping.values)
-        return None
-    if isinstance(node, ast.List | ast.Tuple | ast.Set):
-        return list(node.elts)
-    if isinstance(node, ast.Dict) and None not in node.keys:
-        return [k for k in node.keys if k is not None]
-    return None
-
-
-def _bind(target: ast.expr, value: ast.expr | None, env: _Env) -> None:
-    """Bind a loop's target names to one item's parts (unknown when it cannot be split)."""
-    if isinstance(target, ast.Name):
-        if value is None:
-            env.pop(target.id, None)
-        else:
-            env[target.id] = value
-    elif isinstance(target, ast.Tuple | ast.List):
-        parts = _bound(value, env) if value is not None else None
-        split = isinstance(parts, ast.Tuple | ast.List) and len(parts.elts) == len(target.elts)
-        for index, name in enumerate(target.elts):
-            part = parts.elts[index] if split and isinstance(parts, ast.Tuple | ast.List) else None
-            _bind(name, part, env)
-
-
 def _run_time_import(value: ast.expr, scope: _Scope) -> str | None:
     """ "pkg.views.bp" for ``import_string("pkg.views:bp")`` (werkzeug's, either spelling)."""
     if (
@@ -286,7 +210,7 @@ def _run_time_import(value: ast.expr, scope: _Scope) -> str | None:
         and value.args
         and qualified_name(value.func, scope.module.imports) in _IMPORT_STRING
     ):
-        text = _string(value.args[0], scope.env)
+        text = string_of(value.args[0], scope.env)
         return text.replace(":", ".") if text else None
     return None
 
@@ -294,15 +218,15 @@ def _run_time_import(value: ast.expr, scope: _Scope) -> str | None:
 def _resolve(node: ast.expr, scope: _Scope, routing: _Routing, depth: int = 0) -> _Target | None:
     """The app or blueprint an expression names: through local names, the values bound to
     them, imports, import strings and modules imported at run time."""
-    if depth > _DEPTH:
+    if depth > DEPTH:
         return None
     if isinstance(node, ast.Name):
         if node.id in scope.names:
             return scope.names[node.id]
-        bound = scope.env.get(node.id)
+        given = scope.env.get(node.id)
         found = (
-            _resolve(bound, scope, routing, depth + 1)
-            if isinstance(bound, ast.expr) and bound is not node
+            _resolve(given, scope, routing, depth + 1)
+            if isinstance(given, ast.expr) and given is not node
             else None
         )
         if found is not None:
@@ -338,11 +262,11 @@ def _attribute(node: ast.expr) -> tuple[ast.expr | None, str | None]:
 def _module_of(node: ast.expr, scope: _Scope) -> str | None:
     """The module a name imported at run time stands for (``importlib.import_module``)."""
     if isinstance(node, ast.Name):
-        bound = scope.env.get(node.id)
-        if isinstance(bound, _Imported):
-            return bound.module
+        given = scope.env.get(node.id)
+        if isinstance(given, Imported):
+            return given.module
     if _is_import_module(node, scope) and isinstance(node, ast.Call) and node.args:
-        return _string(node.args[0], scope.env)
+        return string_of(node.args[0], scope.env)
     return None
 
 
@@ -351,10 +275,10 @@ def _statements(body: list[ast.stmt], scope: _Scope) -> Iterator[ast.AST]:
     literals run once per item, and modules imported at run time are bound."""
     for statement in body:
         if isinstance(statement, ast.For | ast.AsyncFor):
-            items = _elements(statement.iter, scope.env)
+            items = elements(statement.iter, scope.env)
             saved = dict(scope.env)
             for item in items if items is not None else [None]:
-                _bind(statement.target, item, scope.env)
+                bind(statement.target, item, scope.env)
                 yield from _statements(statement.body, scope)
             scope.env.clear()
             scope.env.update(saved)
@@ -371,7 +295,7 @@ def _statements(body: list[ast.stmt], scope: _Scope) -> Iterator[ast.AST]:
             if isinstance(target, ast.Name):
                 module = _module_of(statement.value, scope)
                 scope.env[target.id] = (
-                    _Imported(module)
+                    Imported(module)
                     if module is not None or _is_import_module(statement.value, scope)
                     else statement.value
                 )
@@ -402,7 +326,7 @@ def _walk_scope(node: ast.AST) -> Iterator[ast.AST]:
 
 
 def _class(node: ast.expr, scope: _Scope, routing: _Routing) -> tuple[ast.ClassDef, Module] | None:
-    node = _bound(node, scope.env)
+    node = bound(node, scope.env)
     name = qualified_name(node, scope.module.imports)
     if name is None and isinstance(node, ast.Name):
         name = f"{scope.module.name}.{node.id}"
@@ -420,7 +344,7 @@ def _verbs(cls: ast.ClassDef, module: Module, routing: _Routing, depth: int = 0)
     for name, value, _ in assignments(cls.body):
         if name == "methods":
             verbs.extend(upper_strings(value) or ())
-    if depth < _DEPTH:
+    if depth < DEPTH:
         for base in cls.bases:
             parent = _class(base, _Scope(module, {}), routing)
             if parent is not None and parent[0] is not cls:
@@ -437,7 +361,7 @@ def _methods(
         return given
     cls = (view, scope.module) if isinstance(view, ast.ClassDef) else None
     if isinstance(view, ast.expr):
-        view = _bound(view, scope.env)
+        view = bound(view, scope.env)
         # `Pets.as_view("pets")`: the class's methods.
         if isinstance(view, ast.Call) and isinstance(view.func, ast.Attribute):
             view = view.func.value if view.func.attr == "as_view" else view
@@ -481,7 +405,7 @@ def _route_calls(routing: _Routing, scope: _Scope, body: list[ast.stmt]) -> None
             # Without a view function the rule only aliases an endpoint served elsewhere.
             if view is None:
                 continue
-            rule = _string(node.args[0], scope.env)
+            rule = string_of(node.args[0], scope.env)
             if rule is None:
                 _unknown(
                     routing,
@@ -492,7 +416,7 @@ def _route_calls(routing: _Routing, scope: _Scope, body: list[ast.stmt]) -> None
                     at,
                 )
                 continue
-            name = ast.unparse(_bound(view, scope.env))
+            name = ast.unparse(bound(view, scope.env))
             methods = _methods(node, view, scope, routing)
             routing.routes.append(
                 (target, Route(rule=rule, methods=methods, view=name, evidence=at))
@@ -501,7 +425,7 @@ def _route_calls(routing: _Routing, scope: _Scope, body: list[ast.stmt]) -> None
             resource = node.args[0]
             methods = _methods(None, resource, scope, routing)
             for url in node.args[1:]:
-                rule = _string(url, scope.env)
+                rule = string_of(url, scope.env)
                 if rule is None:
                     _unknown(
                         routing,
@@ -511,13 +435,13 @@ def _route_calls(routing: _Routing, scope: _Scope, body: list[ast.stmt]) -> None
                         at,
                     )
                     continue
-                shown = ast.unparse(_bound(resource, scope.env))
+                shown = ast.unparse(bound(resource, scope.env))
                 routing.routes.append(
                     (target, Route(rule=rule, methods=methods, view=shown, evidence=at))
                 )
         elif method in ("register_blueprint", "add_namespace") and node.args:
             given = keyword_of(node, "url_prefix" if method == "register_blueprint" else "path")
-            prefix = _string(given, scope.env)
+            prefix = string_of(given, scope.env)
             child = _resolve(node.args[0], scope, routing)
             if child is None:
                 _unknown(
@@ -567,7 +491,7 @@ def _decorated_route(
     if target is None:
         return
     given = decorator.args[0] if decorator.args else keyword_of(decorator, "rule")
-    rule = _string(given, scope.env)
+    rule = string_of(given, scope.env)
     at = scope.module.at(decorator)
     if rule is None:
         shown = ast.unparse(given) if given is not None else ""
@@ -595,7 +519,7 @@ def _function_scopes(
     # Module-level names first, in every module, so an import of `app` from another
     # module resolves; then each top-level function.
     for module in modules:
-        constants: _Env = {name: value for name, value, _ in assignments(module.tree.body)}
+        constants: Env = {name: value for name, value, _ in assignments(module.tree.body)}
         scope = _Scope(module, {}, dict(constants))
         _declare(routing, scope, module.tree.body, None)
         scopes.append((scope, module.tree.body, None))
@@ -661,7 +585,7 @@ def _prefixes(routing: _Routing, target: _Target, app: str, depth: int = 0) -> l
     """The prefixes under which a target's routes reach the app (none: it never does)."""
     if target.kind == "app":
         return [""] if target.id == app else []
-    if depth > _DEPTH:
+    if depth > DEPTH:
         return []
     found: list[str] = []
     for child, parent, given in routing.registrations:
