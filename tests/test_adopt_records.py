@@ -3,6 +3,7 @@ ADR, the rendered app), routes that could not be listed, and why the hybrid was 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from apistarter.cli import app
 from apistarter.inspect import inspect_project
 from apistarter.service_routes import SERVICE_ROUTES, docs_of, service_routes
 from tests.flask_examples import FLASK, PYTHON, new_legacy, sdist, write_files
-from tests.harness import tree_state
+from tests.harness import BIN, run, tree_state
+from tests.test_adopt_state import SHADOWING_APP
 
 APIFLASK = "apiflask==3.1.2"
 
@@ -194,3 +196,20 @@ def test_run_time_needs_are_found_with_their_commands_and_listed_in_the_adr(
         assert f": `{command}`" in adr
     assert "`pybabel compile -d blog/translations`" in adr
     assert "writes its log to logs/blog.log" in adr and "(blog/__init__.py:17)" in adr
+
+
+@pytest.mark.slow
+def test_a_service_whose_docs_moved_passes_its_own_checks(tmp_path: Path) -> None:
+    # The app has /docs and /redoc/ of its own: the generated tests, README and app use
+    # the service's moved paths, and its checks pass as rendered.
+    source = write_files(tmp_path / "api", {"service.py": SHADOWING_APP})
+    code, _, stderr = new_legacy(tmp_path / "svc", source)
+    assert code == 0, stderr
+    project = tmp_path / "svc"
+    generated = (project / "tests" / "test_legacy.py").read_text()
+    assert '("GET", "/service/docs/", 307, "/service/docs")' in generated
+    assert 'legacy_client.get("/service/openapi.json")' in generated
+    run([str(BIN / "ruff"), "check", "--no-cache", "."], project)
+    run([str(BIN / "ruff"), "format", "--check", "--no-cache", "."], project)
+    run([str(BIN / "mypy"), "--cache-dir", str(tmp_path / "mypy")], project)
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
