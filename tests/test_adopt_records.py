@@ -213,3 +213,20 @@ def test_a_service_whose_docs_moved_passes_its_own_checks(tmp_path: Path) -> Non
     run([str(BIN / "ruff"), "format", "--check", "--no-cache", "."], project)
     run([str(BIN / "mypy"), "--cache-dir", str(tmp_path / "mypy")], project)
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+
+
+@pytest.mark.slow
+def test_an_update_keeps_the_services_docs_out_of_the_apps_way(tmp_path: Path) -> None:
+    source = write_files(tmp_path / "api", {"service.py": SHADOWING_APP})
+    code, _, stderr = new_legacy(tmp_path / "svc", source)
+    assert code == 0, stderr
+    project = tmp_path / "svc"
+    adr = _adr(project)
+    result = CliRunner().invoke(app, ["update", str(project), "--set", "cpus=4"])
+    assert result.exit_code == 0, result.output
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["decision"]["cpus"] == 4
+    assert answers["routes"] == service_routes(["/docs", "/redoc/"])
+    assert 'docs_url="/service/docs"' in (project / "src" / "svc" / "app.py").read_text()
+    # The record of why the hybrid was chosen stays as it was written.
+    assert _adr(project) == adr and "### Chosen for the adoption" in adr
