@@ -46,7 +46,8 @@ from apistarter.inspect.report import (
     TestSuite,
     UnknownRoutes,
 )
-from apistarter.inspect.routes import read_routing, routes_of, unknown_routes_of
+from apistarter.inspect.routes import read_routing
+from apistarter.inspect.routing import routes_of, unknown_routes_of
 from apistarter.inspect.runtime import needs_of, translations_of
 from apistarter.inspect.settings import settings_of
 from apistarter.inspect.state import state_of

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Literal
 
 from apistarter.inspect.extension_routes import (
     EXTENSIONS,
@@ -25,13 +23,17 @@ from apistarter.inspect.extension_routes import (
     served_by,
 )
 from apistarter.inspect.report import Evidence, FlaskApp, Route, UnknownRoutes
+from apistarter.inspect.routing import (
+    Routing,
+    Scope,
+    Target,
+)
 from apistarter.inspect.source import (
     Module,
     assignments,
     keyword_of,
     qualified_name,
     text_of,
-    upper_strings,
 )
 from apistarter.inspect.values import (
     DEPTH,
@@ -42,6 +44,7 @@ from apistarter.inspect.values import (
     elements,
     string_of,
 )
+from apistarter.inspect.views import HTTP_METHODS, methods_of
 
 # Constructors whose result is a Flask app or a blueprint (Flask's own, and subclasses
 # that keep Flask's routing API).
@@ -57,53 +60,15 @@ BLUEPRINT_CLASSES = frozenset(
         "flask_smorest.Blueprint",
     }
 )
-_HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 _IMPORT_STRING = frozenset({"werkzeug.utils.import_string", "werkzeug.import_string"})
 _IMPORT_MODULE = frozenset({"importlib.import_module"})
-
-
-@dataclass
-class _Target:
-    """Something routes are declared on: an app, or what joins one (a blueprint, a REST
-    Api, a namespace, an extension), with the prefix it gives its routes."""
-
-    id: str
-    kind: Literal["app", "blueprint"]
-    prefix: str = ""
-
-
-@dataclass
-class _Scope:
-    module: Module
-    names: dict[str, _Target]
-    env: Env = field(default_factory=dict)
-
-
-@dataclass
-class _Routing:
-    apps: dict[str, FlaskApp] = field(default_factory=dict)
-    targets: dict[str, _Target] = field(default_factory=dict)  # "module.name" -> target
-    by_id: dict[str, _Target] = field(default_factory=dict)
-    # Targets created by a constructor call, by the call node's id (to link them to an app).
-    constructed: dict[int, _Target] = field(default_factory=dict)
-    routes: list[tuple[_Target, Route]] = field(default_factory=list)
-    unknown: list[tuple[_Target, UnknownRoutes]] = field(default_factory=list)
-    # (what joins, what it joins, the url prefix given there or None for its own)
-    registrations: list[tuple[str, str, str | None]] = field(default_factory=list)
-    # "module.Class" -> the class and the module defining it
-    classes: dict[str, tuple[ast.ClassDef, Module]] = field(default_factory=dict)
-    config: dict[str, str | None] = field(default_factory=dict)
-
-    def add(self, target: _Target) -> _Target:
-        self.by_id.setdefault(target.id, target)
-        return self.by_id[target.id]
 
 
 def _constructor(value: ast.expr, module: Module) -> str | None:
     return qualified_name(value.func, module.imports) if isinstance(value, ast.Call) else None
 
 
-def _declare(routing: _Routing, scope: _Scope, body: list[ast.stmt], factory: str | None) -> None:
+def _declare(routing: Routing, scope: Scope, body: list[ast.stmt], factory: str | None) -> None:
     """Record the apps, blueprints, Apis and extensions a body creates, under their names."""
     module = scope.module
     for name, value, statement in assignments(body):
@@ -121,23 +86,23 @@ def _declare(routing: _Routing, scope: _Scope, body: list[ast.stmt], factory: st
                         evidence=module.at(statement),
                     ),
                 )
-            target = routing.add(_Target(import_path, "app"))
+            target = routing.add(Target(import_path, "app"))
             _app_routes(routing, target, value, constructor, module.at(statement))
         elif constructor in BLUEPRINT_CLASSES:
             prefix = text_of(keyword_of(value, "url_prefix")) or ""
-            target = routing.add(_Target(f"{module.name}.{name}", "blueprint", prefix))
+            target = routing.add(Target(f"{module.name}.{name}", "blueprint", prefix))
             if keyword_of(value, "static_folder") is not None:
                 static = text_of(keyword_of(value, "static_url_path")) or "/static"
                 served = [Served(f"{static}/<path:filename>")]
                 _served(routing, target, served, "static", module.at(statement))
         elif constructor in EXTENSIONS:
             prefix = text_of(keyword_of(value, "prefix")) or ""
-            target = routing.add(_Target(f"{module.name}.{name}", "blueprint", prefix))
+            target = routing.add(Target(f"{module.name}.{name}", "blueprint", prefix))
         elif constructor in NAMESPACES or _namespace_of(value) is not None:
             path = text_of(keyword_of(value, "path"))
             title = text_of(value.args[0]) if value.args else None
             target = routing.add(
-                _Target(f"{module.name}.{name}", "blueprint", path or f"/{title or name}")
+                Target(f"{module.name}.{name}", "blueprint", path or f"/{title or name}")
             )
             owner = _namespace_of(value)
             api = _resolve(owner, scope, routing) if owner is not None else None
@@ -158,7 +123,7 @@ def _namespace_of(call: ast.Call) -> ast.expr | None:
 
 
 def _app_routes(
-    routing: _Routing, app: _Target, call: ast.Call, constructor: str | None, at: Evidence
+    routing: Routing, app: Target, call: ast.Call, constructor: str | None, at: Evidence
 ) -> None:
     """What Flask (its static files) and APIFlask (its docs) register on every app."""
     folder = keyword_of(call, "static_folder")
@@ -181,8 +146,8 @@ def _app_routes(
 
 
 def _served(
-    routing: _Routing,
-    target: _Target,
+    routing: Routing,
+    target: Target,
     served: list[Served],
     view: str,
     evidence: Evidence,
@@ -203,7 +168,7 @@ def _served(
         )
 
 
-def _run_time_import(value: ast.expr, scope: _Scope) -> str | None:
+def _run_time_import(value: ast.expr, scope: Scope) -> str | None:
     """ "pkg.views.bp" for ``import_string("pkg.views:bp")`` (werkzeug's, either spelling)."""
     if (
         isinstance(value, ast.Call)
@@ -215,7 +180,7 @@ def _run_time_import(value: ast.expr, scope: _Scope) -> str | None:
     return None
 
 
-def _resolve(node: ast.expr, scope: _Scope, routing: _Routing, depth: int = 0) -> _Target | None:
+def _resolve(node: ast.expr, scope: Scope, routing: Routing, depth: int = 0) -> Target | None:
     """The app or blueprint an expression names: through local names, the values bound to
     them, imports, import strings and modules imported at run time."""
     if depth > DEPTH:
@@ -259,7 +224,7 @@ def _attribute(node: ast.expr) -> tuple[ast.expr | None, str | None]:
     return None, None
 
 
-def _module_of(node: ast.expr, scope: _Scope) -> str | None:
+def _module_of(node: ast.expr, scope: Scope) -> str | None:
     """The module a name imported at run time stands for (``importlib.import_module``)."""
     if isinstance(node, ast.Name):
         given = scope.env.get(node.id)
@@ -270,7 +235,7 @@ def _module_of(node: ast.expr, scope: _Scope) -> str | None:
     return None
 
 
-def _statements(body: list[ast.stmt], scope: _Scope) -> Iterator[ast.AST]:
+def _statements(body: list[ast.stmt], scope: Scope) -> Iterator[ast.AST]:
     """The nodes of a body in order, each seen with the names bound before it: loops over
     literals run once per item, and modules imported at run time are bound."""
     for statement in body:
@@ -302,7 +267,7 @@ def _statements(body: list[ast.stmt], scope: _Scope) -> Iterator[ast.AST]:
         yield from _walk_scope(statement)
 
 
-def _is_import_module(value: ast.expr, scope: _Scope) -> bool:
+def _is_import_module(value: ast.expr, scope: Scope) -> bool:
     return isinstance(value, ast.Call) and (
         qualified_name(value.func, scope.module.imports) in _IMPORT_MODULE
     )
@@ -325,57 +290,11 @@ def _walk_scope(node: ast.AST) -> Iterator[ast.AST]:
         yield from _walk_scope(child)
 
 
-def _class(node: ast.expr, scope: _Scope, routing: _Routing) -> tuple[ast.ClassDef, Module] | None:
-    node = bound(node, scope.env)
-    name = qualified_name(node, scope.module.imports)
-    if name is None and isinstance(node, ast.Name):
-        name = f"{scope.module.name}.{node.id}"
-    return routing.classes.get(name) if name else None
-
-
-def _verbs(cls: ast.ClassDef, module: Module, routing: _Routing, depth: int = 0) -> list[str]:
-    """The HTTP methods a class-based view answers: its methods named after them (its
-    bases' included), or its ``methods`` attribute."""
-    verbs = [
-        item.name.upper()
-        for item in cls.body
-        if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and item.name in _HTTP_METHODS
-    ]
-    for name, value, _ in assignments(cls.body):
-        if name == "methods":
-            verbs.extend(upper_strings(value) or ())
-    if depth < DEPTH:
-        for base in cls.bases:
-            parent = _class(base, _Scope(module, {}), routing)
-            if parent is not None and parent[0] is not cls:
-                verbs.extend(_verbs(*parent, routing, depth + 1))
-    return list(dict.fromkeys(verbs))
-
-
-def _methods(
-    call: ast.Call | None, view: ast.expr | ast.ClassDef | None, scope: _Scope, routing: _Routing
-) -> tuple[str, ...]:
-    """Methods given to the rule, else those of the class-based view, else GET."""
-    given = upper_strings(keyword_of(call, "methods")) if call is not None else None
-    if given:
-        return given
-    cls = (view, scope.module) if isinstance(view, ast.ClassDef) else None
-    if isinstance(view, ast.expr):
-        view = bound(view, scope.env)
-        # `Pets.as_view("pets")`: the class's methods.
-        if isinstance(view, ast.Call) and isinstance(view.func, ast.Attribute):
-            view = view.func.value if view.func.attr == "as_view" else view
-        cls = _class(view, scope, routing)
-    if cls is not None:
-        return tuple(_verbs(*cls, routing)) or ("GET",)
-    return ("GET",)
-
-
-def _unknown(routing: _Routing, target: _Target, prefix: str, reason: str, at: Evidence) -> None:
+def _unknown(routing: Routing, target: Target, prefix: str, reason: str, at: Evidence) -> None:
     routing.unknown.append((target, UnknownRoutes(prefix=prefix, reason=reason, evidence=at)))
 
 
-def _route_calls(routing: _Routing, scope: _Scope, body: list[ast.stmt]) -> None:
+def _route_calls(routing: Routing, scope: Scope, body: list[ast.stmt]) -> None:
     """Routes declared by decorators, add_url_rule/add_resource, extensions' constructors,
     and what joins what (register_blueprint, add_namespace, init_app).
 
@@ -417,13 +336,13 @@ def _route_calls(routing: _Routing, scope: _Scope, body: list[ast.stmt]) -> None
                 )
                 continue
             name = ast.unparse(bound(view, scope.env))
-            methods = _methods(node, view, scope, routing)
+            methods = methods_of(node, view, scope, routing)
             routing.routes.append(
                 (target, Route(rule=rule, methods=methods, view=name, evidence=at))
             )
         elif method == "add_resource" and len(node.args) > 1:
             resource = node.args[0]
-            methods = _methods(None, resource, scope, routing)
+            methods = methods_of(None, resource, scope, routing)
             for url in node.args[1:]:
                 rule = string_of(url, scope.env)
                 if rule is None:
@@ -460,11 +379,11 @@ def _route_calls(routing: _Routing, scope: _Scope, body: list[ast.stmt]) -> None
                 routing.registrations.append((target.id, app.id, None))
 
 
-def _extension(routing: _Routing, scope: _Scope, call: ast.Call, constructor: str) -> None:
+def _extension(routing: Routing, scope: Scope, call: ast.Call, constructor: str) -> None:
     """An extension's own routes, and the app (or blueprint) it is given, if any."""
     at = scope.module.at(call)
     target = routing.constructed.get(id(call)) or routing.add(
-        _Target(f"{scope.module.name}:{at.line}", "blueprint")
+        Target(f"{scope.module.name}:{at.line}", "blueprint")
     )
     name, served, unlisted = served_by(constructor, call, routing.config)
     _served(routing, target, served, name, at)
@@ -479,13 +398,13 @@ def _extension(routing: _Routing, scope: _Scope, call: ast.Call, constructor: st
 def _decorated_route(
     decorator: ast.expr,
     view: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
-    scope: _Scope,
-    routing: _Routing,
+    scope: Scope,
+    routing: Routing,
 ) -> None:
     if not (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)):
         return
     verb = decorator.func.attr
-    if verb != "route" and verb not in _HTTP_METHODS:
+    if verb != "route" and verb not in HTTP_METHODS:
         return
     target = _resolve(decorator.func.value, scope, routing)
     if target is None:
@@ -499,7 +418,7 @@ def _decorated_route(
         _unknown(routing, target, "/", reason, at)
         return
     if verb == "route":
-        methods = _methods(
+        methods = methods_of(
             decorator, view if isinstance(view, ast.ClassDef) else None, scope, routing
         )
     else:
@@ -508,10 +427,10 @@ def _decorated_route(
 
 
 def _function_scopes(
-    routing: _Routing, modules: list[Module]
-) -> list[tuple[_Scope, list[ast.stmt], ast.FunctionDef | None]]:
+    routing: Routing, modules: list[Module]
+) -> list[tuple[Scope, list[ast.stmt], ast.FunctionDef | None]]:
     """A scope per module body and per top-level function (which may build an app)."""
-    scopes: list[tuple[_Scope, list[ast.stmt], ast.FunctionDef | None]] = []
+    scopes: list[tuple[Scope, list[ast.stmt], ast.FunctionDef | None]] = []
     for module in modules:
         for node in module.tree.body:
             if isinstance(node, ast.ClassDef):
@@ -520,21 +439,21 @@ def _function_scopes(
     # module resolves; then each top-level function.
     for module in modules:
         constants: Env = {name: value for name, value, _ in assignments(module.tree.body)}
-        scope = _Scope(module, {}, dict(constants))
+        scope = Scope(module, {}, dict(constants))
         _declare(routing, scope, module.tree.body, None)
         scopes.append((scope, module.tree.body, None))
     for module in modules:
         constants = {name: value for name, value, _ in assignments(module.tree.body)}
         for function in module.tree.body:
             if isinstance(function, ast.FunctionDef):
-                scope = _Scope(module, {}, dict(constants))
+                scope = Scope(module, {}, dict(constants))
                 _declare(routing, scope, function.body, function.name)
                 scopes.append((scope, function.body, function))
     return scopes
 
 
 def _parameters(
-    routing: _Routing, scopes: list[tuple[_Scope, list[ast.stmt], ast.FunctionDef | None]]
+    routing: Routing, scopes: list[tuple[Scope, list[ast.stmt], ast.FunctionDef | None]]
 ) -> None:
     """Bind a helper's parameters to the app it is called with (``register_views(app)``),
     so what it registers on its parameter is registered on that app."""
@@ -563,69 +482,10 @@ def _parameters(
                     inner.names.setdefault(parameter, target)
 
 
-def read_routing(modules: list[Module]) -> _Routing:
-    routing = _Routing(config=config_literals(modules))
+def read_routing(modules: list[Module]) -> Routing:
+    routing = Routing(config=config_literals(modules))
     scopes = _function_scopes(routing, modules)
     _parameters(routing, scopes)
     for scope, body, _ in scopes:
         _route_calls(routing, scope, body)
     return routing
-
-
-def _join(prefix: str, rule: str) -> str:
-    """A rule under a prefix, as Flask joins them (a blueprint's url_prefix, nested too)."""
-    if not prefix:
-        return rule or "/"
-    if not rule:
-        return prefix
-    return prefix.rstrip("/") + "/" + rule.lstrip("/")
-
-
-def _prefixes(routing: _Routing, target: _Target, app: str, depth: int = 0) -> list[str]:
-    """The prefixes under which a target's routes reach the app (none: it never does)."""
-    if target.kind == "app":
-        return [""] if target.id == app else []
-    if depth > DEPTH:
-        return []
-    found: list[str] = []
-    for child, parent, given in routing.registrations:
-        if child != target.id or parent not in routing.by_id:
-            continue
-        own = given if given is not None else target.prefix
-        for outer in _prefixes(routing, routing.by_id[parent], app, depth + 1):
-            found.append(_join(outer, own) if outer else own)
-    return list(dict.fromkeys(found))
-
-
-def routes_of(routing: _Routing, app: FlaskApp) -> tuple[Route, ...]:
-    routes: list[Route] = []
-    for target, route in routing.routes:
-        for prefix in _prefixes(routing, target, app.import_path):
-            routes.append(route.model_copy(update={"rule": _join(prefix, route.rule)}))
-    unique = {(r.rule, r.methods, r.view): r for r in routes}
-    return tuple(sorted(unique.values(), key=lambda r: (r.rule, r.evidence.file, r.evidence.line)))
-
-
-def unknown_routes_of(routing: _Routing, app: FlaskApp) -> tuple[UnknownRoutes, ...]:
-    found: list[UnknownRoutes] = []
-    for target, unknown in routing.unknown:
-        for prefix in _prefixes(routing, target, app.import_path):
-            found.append(unknown.model_copy(update={"prefix": _join(prefix, unknown.prefix)}))
-    # Routes declared on a blueprint that joins no app as far as inspect can follow: they
-    # may be registered in a way it cannot read, so they are named, not dropped.
-    joined = {child for child, _, _ in routing.registrations}
-    stranded: dict[str, list[Route]] = {}
-    for target, route in routing.routes:
-        if target.kind == "blueprint" and target.id not in joined:
-            stranded.setdefault(target.id, []).append(route)
-    for name, routes in stranded.items():
-        first = min(routes, key=lambda r: (r.evidence.file, r.evidence.line))
-        found.append(
-            UnknownRoutes(
-                prefix="/",
-                reason=f"{name} declares {len(routes)} route(s) (the first: {first.rule}) but "
-                "joins no app in a way inspect can follow",
-                evidence=first.evidence,
-            )
-        )
-    return tuple(found)
