@@ -247,10 +247,10 @@ def create(
     data = template_data(project, decision, recommendation, constraints(presets))
     history = None
     if plan is not None:
-        data["legacy"] = plan.data
-        data["deploy"] = adopted_deploy(data["deploy"], plan.data)
         # The app keeps its own docs; the service's move out of their way.
         data["routes"] = service_routes(plan.data["app_docs"])
+        data["legacy"] = plan.data
+        data["deploy"] = adopted_deploy(data["deploy"], plan.data)
         if check_destination(destination, force=force):
             # Rendered over files already there: their history (if any) stays the service's.
             data["legacy"] = {**plan.data, "history": 0}
@@ -398,10 +398,10 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
         )
     legacy = recorded.get("legacy")
     if chosen == "hybrid" and isinstance(legacy, dict) and legacy:
-        # An adopted app's secret and instance folder stay in the recomputed deploy plan,
-        # and its own docs keep their paths.
-        data["deploy"] = adopted_deploy(data["deploy"], legacy)
+        # The adopted app's own docs keep their paths; the service's stay out of their way.
         data["routes"] = service_routes(legacy.get("app_docs") or [])
+        # An adopted app's secret and instance folder stay in the recomputed deploy plan.
+        data["deploy"] = adopted_deploy(data["deploy"], legacy)
     previous = recorded.get("framework")
     if recorded.get("adr"):
         # Decision records are history: the first stays as it was written; a framework
