@@ -413,9 +413,6 @@ def _show_report(report: InspectReport) -> None:
         )
     for command in report.commands:
         found.add_row("command", f"flask {escape(command.name)}", str(command.evidence))
-    for need in report.needs:
-        step = f" [dim]({escape(need.command)})[/]" if need.command else ""
-        found.add_row(need.kind, escape(need.detail) + step, str(need.evidence))
     if report.tests:
         fixtures = ", ".join(f.name for f in report.tests.fixtures) or "none"
         found.add_row(
@@ -423,6 +420,9 @@ def _show_report(report: InspectReport) -> None:
             f"{report.tests.files} files; conftest fixtures: {escape(fixtures)}",
             report.tests.directory,
         )
+    for need in report.needs:
+        step = f" [dim]({escape(need.command)})[/]" if need.command else ""
+        found.add_row(need.kind, escape(need.detail) + step, str(need.evidence))
     for skipped in report.skipped:
         found.add_row("[dim]skipped[/]", escape(skipped), "")
     out.print(found)
