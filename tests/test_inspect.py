@@ -71,11 +71,17 @@ def test_flaskr_factory_routes_state_secrets_and_tests(flaskr: Path) -> None:
         "/auth/register",
         "/create",
         "/hello",
+        # Flask's own, on every app with a static folder: registered at Flask(...).
+        "/static/<path:filename>",
     ]
     assert routes["/auth/login"]["methods"] == ["GET", "POST"]
     assert routes["/<int:id>/delete"]["methods"] == ["POST"]
+    assert routes["/static/<path:filename>"]["registered_by"] == "flask"
+    assert "Flask(__name__" in line_at(flaskr, _where(routes["/static/<path:filename>"]))
     for route in report["routes"]:
-        assert ".route(" in line_at(flaskr, _where(route)), route
+        if not route["registered_by"]:
+            assert ".route(" in line_at(flaskr, _where(route)), route
+    assert report["unknown_routes"] == []
 
     secret = next(s for s in report["settings"] if s["name"] == "SECRET_KEY")
     assert secret["secret"] and secret["literal_in_code"]
@@ -106,7 +112,7 @@ def test_human_output_names_the_app_and_its_evidence(flaskr: Path) -> None:
     result = runner.invoke(app, ["inspect", str(flaskr)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "flaskr:create_app (factory, flaskr/__init__.py:" in result.stdout
-    assert "8 routes" in result.stdout
+    assert "9 routes" in result.stdout
     assert "SECRET_KEY secret set in code" in result.stdout
 
 
@@ -122,6 +128,7 @@ def test_app_object_whose_views_live_in_another_module(
         ("/", ("GET",)),
         ("/<any(xhr, jquery, fetch):js>", ("GET",)),
         ("/add", ("POST",)),
+        ("/static/<path:filename>", ("GET",)),
     }
     assert report.answers()["blocking_deps"] == []
 
@@ -144,6 +151,7 @@ def test_several_apps_are_listed_and_one_is_chosen_with_app(cors_examples: Path)
         "/api/exception",
         "/api/v1/users/",
         "/api/v1/users/create",
+        "/static/<path:filename>",
     ]
     assert report["dependencies"] == [] and report["tests"] is None
     cors = next(e for e in report["extensions"] if e["name"] == "flask-cors")
@@ -155,6 +163,7 @@ def test_flask_restful_resources_are_routes(tmp_path_factory: pytest.TempPathFac
     root = sdist(FLASK_RESTFUL, tmp_path_factory) / "examples"
     report = inspect_project(root, "todo:app")
     assert {(r.rule, r.methods, r.view) for r in report.routes} == {
+        ("/static/<path:filename>", ("GET",), "static"),
         ("/todos", ("GET", "POST"), "TodoList"),
         ("/todos/<string:todo_id>", ("GET", "DELETE", "PUT"), "Todo"),
     }
@@ -226,7 +235,9 @@ def test_settings_environment_and_blocking_libraries(tmp_path: Path) -> None:
     ]
     assert report.requires_python == ">=3.9"
     assert str(report.requires_python_evidence) == "setup.cfg:2"
-    assert [(r.rule, r.methods) for r in report.routes] == [("/items", ("GET",))]
+    assert [(r.rule, r.methods) for r in report.routes if not r.registered_by] == [
+        ("/items", ("GET",))
+    ]
 
 
 def test_setup_py_is_read_as_a_tree_never_run(tmp_path: Path) -> None:
@@ -434,4 +445,46 @@ def test_what_inspect_skipped_is_a_warning_line_each_when_answers_are_inferred(
     assert warnings == [
         "warning: pipe.py: skipped, not a regular file",
         "warning: zero.py: skipped, a link to something outside the project",
+        # An app with no route of its own is never a silent 0.
+        "warning: no routes of app:app's own were found: inspect reads routes declared with "
+        "route decorators, add_url_rule, add_resource and register_blueprint; check how the "
+        "app registers its views",
     ]
+
+
+def test_routes_inspect_cannot_place_are_unknown_with_the_reason(tmp_path: Path) -> None:
+    root = write_files(
+        tmp_path,
+        {
+            "shop/__init__.py": (
+                "from flask import Flask\n\n"
+                "def create_app(config):\n"
+                "    app = Flask(__name__)\n"
+                "    for blueprint in config.BLUEPRINTS:\n"
+                "        app.register_blueprint(blueprint)\n"
+                "    return app\n"
+            ),
+            "shop/views.py": (
+                "from flask import Blueprint\n\n"
+                "bp = Blueprint('views', __name__)\n\n"
+                "@bp.route('/cart')\n"
+                "def cart():\n"
+                "    return 'cart'\n"
+            ),
+        },
+    )
+    report = inspect_project(root)
+    assert [(u.prefix, u.reason, str(u.evidence)) for u in report.unknown_routes] == [
+        (
+            "/",
+            "register_blueprint(blueprint): inspect cannot follow it to where it is defined",
+            "shop/__init__.py:6",
+        ),
+        (
+            "/",
+            "shop.views.bp declares 1 route(s) (the first: /cart) but joins no app in a way "
+            "inspect can follow",
+            "shop/views.py:5",
+        ),
+    ]
+    assert report.answers()["existing_routes"] == 0

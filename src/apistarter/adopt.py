@@ -32,7 +32,7 @@ from apistarter.legacy_source import (
     import_history,
 )
 from apistarter.resolve import ResolveError, compile_set, mentioned
-from apistarter.service_routes import shadowed
+from apistarter.service_routes import docs_of, service_routes, shadowed
 
 __all__ = ["AdoptError", "Adoption", "adopted_deploy", "adoption", "check_dependencies"]
 
@@ -190,8 +190,13 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
     # A command of the app's own (one word): the generated tests invoke it as one argument.
     init = next((c for c in report.commands if "init" in c.name and " " not in c.name), None)
     smoke_paths = sorted(
-        {r.rule for r in report.routes if "GET" in r.methods and "<" not in r.rule}
+        {
+            r.rule
+            for r in report.routes
+            if "GET" in r.methods and "<" not in r.rule and not r.registered_by
+        }
     )
+    app_docs = docs_of(report.routes)
     data = {
         "source": str(source),
         "commit": origin.described if origin else "",
@@ -229,8 +234,20 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
             {"rule": r.rule, "methods": list(r.methods), "where": str(r.evidence)}
             for r in report.routes
         ],
+        # The app's own API docs: it keeps them, the service's move (service_routes).
+        "app_docs": app_docs,
         # Matched by the service's own routes first: these no longer reach Flask.
-        "shadowed": [str(s) for s in shadowed(report.routes, ADOPTED_PREFIX)],
+        "shadowed": [
+            str(s) for s in shadowed(report.routes, ADOPTED_PREFIX, service_routes(app_docs))
+        ],
+        # What the app needs at run time, each with the command that provides it.
+        "run_time_needs": [
+            {"what": n.detail, "where": str(n.evidence), "command": n.command} for n in report.needs
+        ],
+        # Routes a static reading could not list, and why.
+        "unknown_routes": [
+            f"under {u.prefix}: {u.reason} ({u.evidence})" for u in report.unknown_routes
+        ],
         "findings": [
             *(f"blocking library `{b.module}` ({b.dep}), {b.evidence}" for b in report.blocking),
             *(f"{s.kind} {s.detail}, {s.evidence}" for s in report.state),

@@ -251,7 +251,9 @@ def _show(recommendation: Recommendation) -> None:
             ),
         )
     title = f"Recommendation: {FRAMEWORK_NAMES[recommendation.recommended]}"
-    if recommendation.overridden:
+    if recommendation.adopted and recommendation.overridden:
+        title += f" (for the adoption: {FRAMEWORK_NAMES[recommendation.framework]})"
+    elif recommendation.overridden:
         title += f" (chosen: {FRAMEWORK_NAMES[recommendation.framework]})"
     out.print(Panel(body, title=title, title_align="left", border_style="cyan"))
 
@@ -328,7 +330,27 @@ def _inferred(
         out.print(f"From {escape(str(path))} ({report.app.evidence}): {escape(given)}")
         for skipped in report.skipped:
             err.print(f"[yellow]warning:[/] {escape(skipped)}", highlight=False, soft_wrap=True)
+    _warn_routes(report)
     return report, answers
+
+
+def _warn_routes(report: InspectReport) -> None:
+    """A warning line for each route inspect could not list, and one when it found none."""
+    for unknown in report.unknown_routes:
+        err.print(
+            f"[yellow]warning:[/] routes under {escape(unknown.prefix)} not listed: "
+            f"{escape(unknown.reason)} ({unknown.evidence})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if not any(not route.registered_by for route in report.routes):
+        err.print(
+            f"[yellow]warning:[/] no routes of {escape(report.app.import_path)}'s own were "
+            "found: inspect reads routes declared with route decorators, add_url_rule, "
+            "add_resource and register_blueprint; check how the app registers its views",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("inspect")
@@ -347,8 +369,9 @@ def inspect_command(
         raise _fail(str(error)) from None
     if as_json:
         out.print_json(json.dumps({**report.model_dump(mode="json"), "answers": report.answers()}))
-        return
-    _show_report(report)
+    else:
+        _show_report(report)
+    _warn_routes(report)
 
 
 def _show_report(report: InspectReport) -> None:
@@ -360,6 +383,11 @@ def _show_report(report: InspectReport) -> None:
             escape(route.rule), ",".join(route.methods), escape(route.view), str(route.evidence)
         )
     out.print(routes)
+    for unknown in report.unknown_routes:
+        out.print(
+            f"[yellow]unknown[/] routes under {escape(unknown.prefix)}: "
+            f"{escape(unknown.reason)} ({unknown.evidence})"
+        )
     found = Table("finding", "detail", "where", show_header=False)
     for use in report.blocking:
         found.add_row("blocking", f"{use.module} -> {use.dep}", str(use.evidence))
@@ -392,6 +420,9 @@ def _show_report(report: InspectReport) -> None:
             f"{report.tests.files} files; conftest fixtures: {escape(fixtures)}",
             report.tests.directory,
         )
+    for need in report.needs:
+        step = f" [dim]({escape(need.command)})[/]" if need.command else ""
+        found.add_row(need.kind, escape(need.detail) + step, str(need.evidence))
     for skipped in report.skipped:
         found.add_row("[dim]skipped[/]", escape(skipped), "")
     out.print(found)
@@ -441,6 +472,28 @@ def _choose(
         )
         if confirmed == "yes":
             return alternative
+
+
+def _confirm_adoption(recommendation: Recommendation) -> None:
+    """Say what the answers alone recommend, and ask whether to go on with the hybrid."""
+    hybrid = FRAMEWORK_NAMES["hybrid"]
+    if recommendation.overridden:
+        out.print(
+            f"The answers alone recommend {FRAMEWORK_NAMES[recommendation.recommended]}; "
+            f"--legacy adopts the app into {hybrid}, where it keeps serving as it is. The ADR "
+            "records both."
+        )
+    go_on = _ask(
+        f"Go on with {hybrid}?",
+        "yes adopts the app into the hybrid shown; no stops here and writes nothing.",
+        "yes",
+        ("yes", "no"),
+    )
+    if go_on == "no":
+        raise _fail(
+            "stopped before writing anything; to follow the recommendation instead, run "
+            "`apistarter new` without --legacy"
+        )
 
 
 @app.command("new")
@@ -512,15 +565,15 @@ def new_command(
         workflow.check_destination(destination, force=force)
     except (AnswerError, RenderError, InspectError) as error:
         raise _fail(str(error)) from None
-    if adopted is not None:
-        chosen = "hybrid"
     try:
-        recommendation = workflow.decide(decision, chosen)
+        recommendation = workflow.decide(decision, chosen, adopted=adopted is not None)
     except AnswerError as error:
         raise _fail(str(error)) from None
     if not as_json:
         _show(recommendation)
-    if chosen is None and _interactive() and not as_json:
+    if adopted is not None and _interactive() and not as_json:
+        _confirm_adoption(recommendation)
+    elif chosen is None and _interactive() and not as_json:
         recommendation = _choose(recommendation, decision, workflow.allowed_frameworks(presets)[0])
     try:
         made = workflow.create(

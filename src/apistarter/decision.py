@@ -425,6 +425,9 @@ class Recommendation(BaseModel):
     framework: Framework
     recommended: Framework
     overridden: bool
+    # The hybrid was chosen for an adoption (`new --legacy`), not by the team over the
+    # recommendation: the records say so.
+    adopted: bool = False
     summary: str
     scores: dict[str, int]
     reasons: tuple[Reason, ...]
@@ -506,13 +509,30 @@ def _load_test(answers: DecisionAnswers) -> LoadTestPlan:
     )
 
 
-def decide(answers: DecisionAnswers, choose: Framework | None = None) -> Recommendation:
-    """Recommend a framework and a server plan; ``choose`` overrides the framework."""
+def decide(
+    answers: DecisionAnswers, choose: Framework | None = None, *, adopted: bool = False
+) -> Recommendation:
+    """Recommend a framework and a server plan; ``choose`` overrides the framework.
+
+    ``adopted``: an existing Flask app is being adopted, which is what the hybrid is
+    for; it is chosen for that reason, and the recommendation stays on record.
+    """
     recommended, scores, reasons = _outcome(answers)
-    framework = choose or recommended
+    framework: Framework = "hybrid" if adopted else choose or recommended
     overridden = framework != recommended
     warnings = _warnings(answers, framework)
-    if overridden:
+    if adopted and overridden:
+        warnings.insert(
+            0,
+            Reason(
+                answer="new --legacy",
+                text="Chosen for the adoption of an existing Flask app, which keeps serving "
+                f"as it is; the answers alone recommend {FRAMEWORK_NAMES[recommended]}, "
+                "whose reasons are recorded above.",
+                source="-",
+            ),
+        )
+    elif overridden:
         warnings.insert(
             0,
             Reason(
@@ -525,7 +545,10 @@ def decide(answers: DecisionAnswers, choose: Framework | None = None) -> Recomme
     server = plan_server(answers, framework)
     drivers = tuple(dict.fromkeys(reason.answer for reason in reasons if reason.answer != "(tie)"))
     summary = f"{FRAMEWORK_NAMES[framework]}" + (
-        f", chosen over the recommended {FRAMEWORK_NAMES[recommended]}."
+        ", chosen for the adoption of an existing Flask app (the answers alone recommend "
+        f"{FRAMEWORK_NAMES[recommended]})."
+        if adopted and overridden
+        else f", chosen over the recommended {FRAMEWORK_NAMES[recommended]}."
         if overridden
         else f": {reasons[0].text}"
     )
@@ -533,6 +556,7 @@ def decide(answers: DecisionAnswers, choose: Framework | None = None) -> Recomme
         framework=framework,
         recommended=recommended,
         overridden=overridden,
+        adopted=adopted,
         summary=summary,
         scores=scores,
         reasons=tuple(reasons),

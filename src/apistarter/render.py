@@ -142,6 +142,7 @@ def template_data(
             "date": datetime.date.today().isoformat(),
             "recommended": recommendation.recommended,
             "overridden": recommendation.overridden,
+            "adopted": recommendation.adopted,
             "summary": recommendation.summary,
             **recommendation.model_dump(
                 mode="json", include={"drivers", "reasons", "warnings", "alternatives", "sources"}

@@ -3,7 +3,9 @@
 The templates place these paths (they are written nowhere else). With the Flask app
 mounted at the root, a path one of the service's routes serves belongs to the service
 for every method and with or without a trailing slash (answered, refused with 405 or
-redirected, as without the app): such a request never reaches Flask.
+redirected, as without the app): such a request never reaches Flask. An app that
+serves API docs of its own keeps them: the service's docs move under
+:data:`SERVICE_DOCS_PREFIX` (:func:`service_routes`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,40 @@ SERVICE_ROUTES: dict[str, ServiceRoute] = {
     "docs_oauth2_redirect": _get("/docs/oauth2-redirect"),
     "redoc": _get("/redoc"),
 }
+
+
+# FastAPI's own pages: they move out of the way of an app's docs.
+DOCS_ROUTES = ("openapi", "docs", "docs_oauth2_redirect", "redoc")
+# Where they move to, then.
+SERVICE_DOCS_PREFIX = "/service"
+# A first path segment starting with one of these is API docs (Swagger UI, ReDoc, a spec):
+# /docs, /openapi.json, /apispec.json, /apispec_1.json, /swagger.json, /swagger-ui, /apidocs/.
+_DOCS_SEGMENTS = ("docs", "openapi", "apispec", "swagger", "apidocs", "redoc")
+
+
+def docs_of(routes: Iterable[Route]) -> list[str]:
+    """The app's own API docs pages and specs: those its extensions register, and its
+    routes at the usual docs paths."""
+    return sorted(
+        {
+            route.rule
+            for route in routes
+            if route.docs or route.rule.lstrip("/").split("/")[0].startswith(_DOCS_SEGMENTS)
+        }
+    )
+
+
+def service_routes(app_docs: Iterable[str]) -> dict[str, ServiceRoute]:
+    """The service's routes beside an app whose docs are at ``app_docs``: FastAPI's own
+    docs under SERVICE_DOCS_PREFIX when the app has any, so the app keeps its own."""
+    if not list(app_docs):
+        return SERVICE_ROUTES
+    return {
+        name: {**route, "path": SERVICE_DOCS_PREFIX + route["path"]}
+        if name in DOCS_ROUTES
+        else route
+        for name, route in SERVICE_ROUTES.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -80,7 +116,9 @@ def _overlap(rule: str, path: str) -> bool | None:
     return partly
 
 
-def shadowed(routes: Iterable[Route], prefix: str) -> list[Shadowed]:
+def shadowed(
+    routes: Iterable[Route], prefix: str, service: dict[str, ServiceRoute] = SERVICE_ROUTES
+) -> list[Shadowed]:
     """The app's routes (mounted under ``prefix``) that the service's routes answer first."""
     found = []
     for route in routes:
@@ -89,10 +127,10 @@ def shadowed(routes: Iterable[Route], prefix: str) -> list[Shadowed]:
         spelling = rule.rstrip("/") or "/"
         by: list[str] = []
         partly = True
-        for service in SERVICE_ROUTES.values():
-            overlap = _overlap(spelling, service["path"])
+        for own in service.values():
+            overlap = _overlap(spelling, own["path"])
             if overlap is not None:
-                by.append(service["path"])
+                by.append(own["path"])
                 partly = partly and overlap
         if by:
             found.append(Shadowed(rule, route.methods, str(route.evidence), tuple(by), partly))

@@ -63,6 +63,7 @@ from apistarter.render import (
     template_version_ref,
     update_project,
 )
+from apistarter.service_routes import service_routes
 from apistarter.template_source import RECORDED_SOURCE
 
 # What the command line reaches through this module besides the functions defined here.
@@ -258,6 +259,8 @@ def create(
     data = template_data(project, decision, recommendation, constraints(presets))
     history = None
     if plan is not None:
+        # The app keeps its own docs; the service's move out of their way.
+        data["routes"] = service_routes(plan.data["app_docs"])
         data["legacy"] = plan.data
         data["deploy"] = adopted_deploy(data["deploy"], plan.data)
         if check_destination(destination, force=force):
@@ -392,7 +395,8 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
         raise AnswerError(
             f"--set framework={chosen}: {allowed_by} allows only {', '.join(allowed)}"
         )
-    recommendation = decide(decision, chosen)
+    adopted = chosen == "hybrid" and bool(recorded.get("legacy"))
+    recommendation = decide(decision, chosen, adopted=adopted)
     data = template_data(project, decision, recommendation)
     # Copier renders the project's recorded version again from these: a plan edited
     # into another shape would fail half way through the update.
@@ -408,6 +412,8 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
         )
     legacy = recorded.get("legacy")
     if chosen == "hybrid" and isinstance(legacy, dict) and legacy:
+        # The adopted app's own docs keep their paths; the service's stay out of their way.
+        data["routes"] = service_routes(legacy.get("app_docs") or [])
         # An adopted app's secret and instance folder stay in the recomputed deploy plan.
         data["deploy"] = adopted_deploy(data["deploy"], legacy)
     previous = recorded.get("framework")

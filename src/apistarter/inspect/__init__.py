@@ -8,9 +8,9 @@ check it; :meth:`InspectReport.answers` turns the findings into the answers
 apistarter would otherwise ask for (``codebase``, ``existing_routes``,
 ``blocking_deps``, ``legacy_app``), and leaves the rest to be asked.
 
-A static reading is a floor, not a ceiling: routes built in loops, names read
-through helpers, or apps created by third-party factories are not seen. The
-report says what it found and where, never what it guessed.
+A static reading is a floor, not a ceiling: what it cannot follow (a rule computed
+at run time, a blueprint registered from an expression) is reported as unknown with
+the reason, never guessed and never silently left out.
 
 Each reader is a module of its own (routes, dependencies, settings, state, commands,
 tests, ...); this one joins their findings into the report.
@@ -41,11 +41,15 @@ from apistarter.inspect.report import (
     InspectError,
     InspectReport,
     Route,
+    RunTimeNeed,
     Setting,
     State,
     TestSuite,
+    UnknownRoutes,
 )
-from apistarter.inspect.routes import read_routing, routes_of
+from apistarter.inspect.routes import read_routing
+from apistarter.inspect.routing import routes_of, unknown_routes_of
+from apistarter.inspect.runtime import needs_of, translations_of
 from apistarter.inspect.settings import env_example_of, settings_of
 from apistarter.inspect.state import state_of
 from apistarter.inspect.tests import test_suite
@@ -62,9 +66,11 @@ __all__ = [
     "InspectError",
     "InspectReport",
     "Route",
+    "RunTimeNeed",
     "Setting",
     "State",
     "TestSuite",
+    "UnknownRoutes",
     "inspect_project",
 ]
 
@@ -117,6 +123,7 @@ def inspect_project(path: Path, app: str | None = None) -> InspectReport:
         root=str(root),
         app=chosen,
         routes=routes_of(routing, chosen),
+        unknown_routes=unknown_routes_of(routing, chosen),
         blocking=_first_of_each(
             (use for m in code for use in blocking_uses(m)), lambda u: (u.dep, u.module)
         ),
@@ -134,6 +141,10 @@ def inspect_project(path: Path, app: str | None = None) -> InspectReport:
         ),
         extensions=_first_of_each((e for m in code for e in extensions_of(m)), lambda e: e.name),
         commands=_first_of_each((c for m in code for c in commands_of(m)), lambda c: c.name),
+        needs=(
+            *_first_of_each((n for m in code for n in needs_of(m)), lambda n: n.detail),
+            *translations_of(root, code),
+        ),
         tests=test_suite(root, modules),
         packages=packages_of(root, code),
         skipped=tuple(reader.skipped + skipped + packaging_skipped),

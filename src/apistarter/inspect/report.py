@@ -46,6 +46,18 @@ class Route(Finding):
     rule: str
     methods: tuple[str, ...]
     view: str
+    # What registered it when not the app's own code: "flask" (static files) or an extension.
+    registered_by: str = ""
+    # API documentation the app serves (an extension's Swagger UI or its spec).
+    docs: bool = False
+
+
+class UnknownRoutes(Finding):
+    """Routes the app registers that a static reading cannot list, and why."""
+
+    # The URL prefix they live under ("/" when they may be anywhere).
+    prefix: str
+    reason: str
 
 
 class BlockingUse(Finding):
@@ -92,6 +104,15 @@ class State(Finding):
     detail: str
 
 
+class RunTimeNeed(Finding):
+    """Something the app needs at run time beyond serving, and the command providing it."""
+
+    kind: Literal["log-folder", "stdout-logging", "translations", "task-worker"]
+    detail: str
+    # The exact command (or environment setting) that provides it; "" when it is a path to fix.
+    command: str
+
+
 class Extension(Finding):
     """An extension or Flask feature that behaves differently behind the mount."""
 
@@ -132,6 +153,7 @@ class InspectReport(BaseModel):
     root: str
     app: FlaskApp
     routes: tuple[Route, ...]
+    unknown_routes: tuple[UnknownRoutes, ...]
     blocking: tuple[BlockingUse, ...]
     dependencies: tuple[Dependency, ...]
     requires_python: str | None
@@ -140,6 +162,7 @@ class InspectReport(BaseModel):
     state: tuple[State, ...]
     extensions: tuple[Extension, ...]
     commands: tuple[Command, ...]
+    needs: tuple[RunTimeNeed, ...]
     tests: TestSuite | None
     # The top-level packages and modules holding the app's code (src/ layout kept),
     # relative to root: what installing the app means.
@@ -150,7 +173,8 @@ class InspectReport(BaseModel):
         """The answers these findings settle, keyed like DecisionAnswers/ProjectAnswers."""
         return {
             "codebase": "existing-flask",
-            "existing_routes": len(self.routes),
+            # The app's own routes: not the ones Flask or an extension adds to every app.
+            "existing_routes": sum(not r.registered_by for r in self.routes),
             "blocking_deps": list(dict.fromkeys(use.dep for use in self.blocking)),
             "legacy_app": self.app.import_path,
         }
