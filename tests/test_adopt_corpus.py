@@ -209,7 +209,8 @@ def _journal(browser: Browser) -> None:
     status, url, _ = browser.call("/")
     assert url == browser.base_url + "/login?next=%2F", (status, url)
     # A post without the form's CSRF token is refused by Flask-WTF.
-    assert browser.call("/register", form={"username": "ada", "password": "pw"})[0] == 400
+    refused = browser.call("/register", form={"username": "ada", "password": "pw"})
+    assert refused[0] == 400, refused
     form = {"username": "ada", "password": "pw"}
     token = _csrf(browser.call("/register")[2])
     assert browser.call("/register", form={**form, "csrf_token": token})[1].endswith("/login")
