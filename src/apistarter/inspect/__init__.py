@@ -24,11 +24,13 @@ from typing import TypeVar
 
 from apistarter.inspect.blocking import blocking_uses
 from apistarter.inspect.commands import commands_of
+from apistarter.inspect.database import database_of
 from apistarter.inspect.dependencies import packaging_of
 from apistarter.inspect.extensions import extensions_of
 from apistarter.inspect.files import load_modules, packages_of
 from apistarter.inspect.reader import Reader
 from apistarter.inspect.report import (
+    AppDatabase,
     BlockingUse,
     Command,
     Dependency,
@@ -50,6 +52,7 @@ from apistarter.inspect.state import state_of
 from apistarter.inspect.tests import test_suite
 
 __all__ = [
+    "AppDatabase",
     "BlockingUse",
     "Command",
     "Dependency",
@@ -132,6 +135,7 @@ def inspect_project(path: Path, app: str | None = None) -> InspectReport:
         extensions=_first_of_each((e for m in code for e in extensions_of(m)), lambda e: e.name),
         commands=_first_of_each((c for m in code for c in commands_of(m)), lambda c: c.name),
         tests=test_suite(root, modules),
+        database=database_of(root, reader, modules),
         packages=packages_of(root, code),
         skipped=tuple(reader.skipped + skipped + packaging_skipped),
     )
