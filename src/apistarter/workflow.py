@@ -247,7 +247,7 @@ def create(
     history = None
     if plan is not None:
         data["legacy"] = plan.data
-        data["deploy"] = adopted_deploy(data["deploy"], plan.data)
+        data["deploy"] = adopted_deploy(data["deploy"], plan.data, data["package_name"])
         if check_destination(destination, force=force):
             # Rendered over files already there: their history (if any) stays the service's.
             data["legacy"] = {**plan.data, "history": 0}
@@ -395,7 +395,7 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
     legacy = recorded.get("legacy")
     if chosen == "hybrid" and isinstance(legacy, dict) and legacy:
         # An adopted app's secret and instance folder stay in the recomputed deploy plan.
-        data["deploy"] = adopted_deploy(data["deploy"], legacy)
+        data["deploy"] = adopted_deploy(data["deploy"], legacy, data["package_name"])
     previous = recorded.get("framework")
     if recorded.get("adr"):
         # Decision records are history: the first stays as it was written; a framework
