@@ -107,20 +107,27 @@ def _default(node: ast.expr | None) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _tables_created(modules: Iterable[Module], folder: str) -> list[str]:
-    """Tables the migrations under ``folder`` create: `op.create_table("name", ...)`."""
-    return [
-        name
-        for module in modules
-        if module.path.startswith(folder + "/")
-        for node in ast.walk(module.tree)
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "create_table"
-        and node.args
-        for name in [text_of(node.args[0])]
-        if name
-    ]
+def _tables_created(root: Path, reader: Reader, folder: str) -> list[str]:
+    """Tables the migrations in ``folder``/versions create: `op.create_table("name", ...)`.
+
+    Read as files: a revision's name often starts with a digit, so it is no module."""
+    tables = []
+    for path in sorted((root / folder / "versions").glob("*.py")):
+        try:
+            tree = ast.parse(reader.text(path) or "")
+        except SyntaxError:
+            continue
+        tables += [
+            name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "create_table"
+            and node.args
+            for name in [text_of(node.args[0])]
+            if name
+        ]
+    return tables
 
 
 def _model_tables(modules: Iterable[Module], db_names: set[str]) -> list[str]:
@@ -214,7 +221,7 @@ def database_of(root: Path, reader: Reader, modules: list[Module]) -> AppDatabas
         for target in node.targets
         if isinstance(target, ast.Name)
     }
-    created = _tables_created(modules, folder) if folder else []
+    created = _tables_created(root, reader, folder) if folder else []
     tables = created or _model_tables(code, db_names)
     return AppDatabase(
         library=library,
