@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from apistarter.cli import app
 from apistarter.inspect import inspect_project
 from tests.flask_examples import new_legacy, sdist, write_files
 from tests.harness import dockerfile_instruction, http_request, serve, stop
@@ -129,6 +131,16 @@ def test_inspect_finds_the_database_its_url_and_its_migrations(notes_app: Path) 
     assert "DATABASE_URL" in lines[found.url_evidence.line - 1]
     assert found.migrate_evidence is not None
     assert "Migrate()" in lines[found.migrate_evidence.line - 1]
+    # What `apistarter inspect` shows: the same, on its table and in its JSON.
+    shown = CliRunner().invoke(app, ["inspect", str(notes_app)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert (
+        "flask-sqlalchemy: SQLALCHEMY_DATABASE_URI from DATABASE_URL, default sqlite:///notes.db"
+        in shown.output
+    )
+    assert "flask-migrate in migrations/, tables: alembic_version, note" in shown.output
+    as_json = CliRunner().invoke(app, ["inspect", str(notes_app), "--json"])
+    assert json.loads(as_json.stdout)["database"]["env"] == "DATABASE_URL"
 
 
 def test_inspect_finds_plain_sqlalchemy_and_alembic(tmp_path: Path) -> None:
