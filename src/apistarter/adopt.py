@@ -122,7 +122,7 @@ def _app_database(report: InspectReport) -> dict[str, Any]:
     if found is None:
         return {}
     # The app's own variable when it reads one (a deployment may already set it).
-    setting = found.env if found.env and _ENV_NAME.fullmatch(found.env) else LEGACY_DATABASE_SETTING
+    setting = found.env if _is_name(found.env) else LEGACY_DATABASE_SETTING
     init = _init_command(report)
     if found.migrate == "flask-migrate" and found.migrations:
         args = ["db", "upgrade"]
