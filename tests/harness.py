@@ -232,6 +232,20 @@ def image_env(project: Path) -> dict[str, str]:
     return env
 
 
+def as_image_user(project: Path, writable: Path) -> list[str]:
+    """A command prefix running as the Dockerfile's USER (when the tests run as root)."""
+    if os.geteuid() != 0:
+        return []
+    user = next(
+        line.split()[1]
+        for line in (project / "Dockerfile").read_text().splitlines()
+        if line.startswith("USER ")
+    )
+    uid, _, gid = user.partition(":")
+    os.chown(writable, int(uid), int(gid))
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+
+
 def make_venv(path: Path, python: str | Path = sys.executable) -> Path:
     """A new virtualenv of ``python`` at ``path``; returns its bin directory."""
     subprocess.run([str(python), "-m", "venv", str(path)], check=True)

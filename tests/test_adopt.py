@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,16 @@ from packaging.requirements import Requirement
 
 from apistarter.adopt import conflict
 from tests.flask_examples import FLASK_CORS, PYTHON, new_legacy, sdist, write_files
-from tests.harness import BIN, dockerfile_instruction, git, run, serve, stop, tree_state
+from tests.harness import (
+    BIN,
+    as_image_user,
+    dockerfile_instruction,
+    git,
+    run,
+    serve,
+    stop,
+    tree_state,
+)
 
 SCRIPT_APP = (
     "import os\nfrom flask import Flask, jsonify\napp = Flask(__name__)\n"
@@ -92,9 +100,9 @@ def test_a_script_app_in_a_git_repository_is_copied_with_its_origin(tmp_path: Pa
     ("files", "message"),
     [
         (
-            {"service.py": SCRIPT_APP, "requirements.txt": "requests\nflask<3\n"},
-            "dependency conflict: the app's flask<3 (requirements.txt:2) and the service's "
-            "flask>=3.1",
+            {"service.py": SCRIPT_APP, "requirements.txt": "requests\npydantic<2\n"},
+            "dependency conflict: the app's pydantic<2 (requirements.txt:2) and the service's "
+            "pydantic>=2.7",
         ),
         (
             {
@@ -145,20 +153,6 @@ def test_flaskr_adoption_records_what_inspect_found(flaskr_service: Path) -> Non
     assert 'SMOKE_PATHS: list[str] = ["/", "/auth/login"' in smoke
 
 
-def _as_image_user(project: Path, writable: Path) -> list[str]:
-    """A command prefix running as the Dockerfile's USER (when the tests run as root)."""
-    if os.geteuid() != 0:
-        return []
-    user = next(
-        line.split()[1]
-        for line in (project / "Dockerfile").read_text().splitlines()
-        if line.startswith("USER ")
-    )
-    uid, _, gid = user.partition(":")
-    os.chown(writable, int(uid), int(gid))
-    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
-
-
 def _browser() -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
@@ -207,7 +201,7 @@ def test_adopted_flaskr_passes_its_checks_and_serves_the_app_from_a_wheel(
             check=True,
         )
         (workdir / "instance").mkdir(parents=True)
-        as_user = _as_image_user(project, workdir / "instance")
+        as_user = as_image_user(project, workdir / "instance")
         env = {
             "PYTHONPATH": str(installed),
             "APP_SECRET_KEY": "from-the-deployment",
@@ -265,3 +259,27 @@ def test_a_json_api_script_is_adopted_and_served_at_its_urls(
             # what the README's CORS note is about.
             allowed = response.headers["Access-Control-Allow-Origin"]
             assert allowed in ("*", "https://example.com")
+
+
+def test_the_apps_example_environment_is_kept_and_merged(tmp_path: Path) -> None:
+    source = write_files(
+        tmp_path / "api",
+        {
+            "service.py": SCRIPT_APP,
+            ".env.example": "# for local runs\nPARTNER_TOKEN=\nexport MAIL_SERVER=smtp.example\n",
+            ".env": "PARTNER_TOKEN=real-secret\n",
+            ".env.production": "PARTNER_TOKEN=production-secret\n",
+        },
+    )
+    code, stdout, stderr = new_legacy(tmp_path / "svc", source)
+    assert code == 0, stderr
+    project = Path(json.loads(stdout)["directory"])
+
+    # The example is documentation, kept; the environments with values stay behind.
+    kept = sorted(p.name for p in (project / "legacy").iterdir())
+    assert kept == [".env.example", "service.py"]
+    example = (project / ".env.example").read_text()
+    # Read by the code (its evidence wins), or only documented by the app's example.
+    assert "# PARTNER_TOKEN=   # a secret   # service.py:4" in example
+    assert "# MAIL_SERVER=   # .env.example:3" in example
+    assert "real-secret" not in example and "smtp.example" not in example

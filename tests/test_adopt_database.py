@@ -26,9 +26,8 @@ from typer.testing import CliRunner
 from apistarter.cli import app
 from apistarter.inspect import inspect_project
 from tests.flask_examples import new_legacy, sdist, write_files
-from tests.harness import dockerfile_instruction, http_request, serve, stop
+from tests.harness import as_image_user, dockerfile_instruction, http_request, serve, stop
 from tests.postgres_cluster import Cluster, postgres_cluster
-from tests.test_adopt import _as_image_user
 from tests.test_deploy import _kustomize, validate
 
 # Flask-Migrate's sdist ships tests/app.py: Flask-SQLAlchemy with a URL built from the
@@ -239,7 +238,7 @@ def test_a_sqlite_app_is_migrated_by_the_readme_and_served_from_the_wheel(
         assert (site / "svc" / "legacy" / "migrations" / "env.py").is_file()
         workdir = root / "app"
         (workdir / "instance").mkdir(parents=True)
-        as_user = _as_image_user(project, workdir / "instance")
+        as_user = as_image_user(project, workdir / "instance")
         env = {
             "PYTHONPATH": str(site),
             "APP_LEGACY_INSTANCE_PATH": str(workdir / "instance"),
@@ -374,7 +373,7 @@ def test_flask_migrate_s_own_example_app_is_adopted_and_migrated(
         site = _site(project, root)
         instance = root / "app" / "instance"
         instance.mkdir(parents=True)
-        as_user = _as_image_user(project, instance)
+        as_user = as_image_user(project, instance)
         env = {**os.environ, "PYTHONPATH": str(site), "APP_LEGACY_INSTANCE_PATH": str(instance)}
         line = _readme_migration(project).split()
         assert line == [".venv/bin/flask", *MIGRATE_COMMAND[1:]]

@@ -32,10 +32,13 @@ def _path_with(tmp_path: Path, interpreters: dict[str, str]) -> str:
 def test_new_names_the_interpreter_the_service_needs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, has_312: bool
 ) -> None:
-    # Only presence on PATH is looked up, so any program can stand in for each version.
+    # A python3.12 must run and be 3.12: this Python (3.11+) stands in for a shim that
+    # is on PATH but is not one.
     interpreters = {"python3.11": sys.executable}
-    if has_312:
-        interpreters["python3.12"] = sys.executable
+    python312 = installed_python("3.12")
+    if python312 is None:
+        pytest.skip("needs Python 3.12")
+    interpreters["python3.12"] = str(python312) if has_312 else sys.executable
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PATH", _path_with(tmp_path, interpreters))
 
@@ -50,6 +53,7 @@ def test_new_names_the_interpreter_the_service_needs(
     else:
         assert "python3.12 is not on PATH" in note
         assert "python_version values that would work here: 3.11" in note
+        assert "3.12" not in note.rpartition("here:")[2]
 
 
 README = Path(__file__).resolve().parents[1] / "README.md"

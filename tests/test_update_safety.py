@@ -202,6 +202,19 @@ def test_a_fork_that_needs_trust_is_refused(project: Path, tmp_path: Path) -> No
     assert not (project / "pwned").exists()
 
 
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("", "error: --template is empty: name a fork (a path or a git URL)"),
+        ("/nonexistent", "error: --template /nonexistent: no such file or directory"),
+    ],
+)
+def test_a_template_that_is_no_template_is_refused_in_one_line(
+    project: Path, template: str, expected: str
+) -> None:
+    assert _unchanged(project, 2, "--template", template) == expected
+
+
 def _recording(key: str, value: str) -> Callable[[str], str]:
     """An edit of the answers file: ``key`` (a top-level line) now records ``value``."""
     return lambda text: re.sub(rf"^{key}:.*$", f"{key}: {value}", text, count=1, flags=re.M)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from apistarter.legacy_source import (
     git_origin,
     import_history,
 )
+from apistarter.resolve import ResolveError, compile_set, mentioned
 from apistarter.service_routes import shadowed
 
 __all__ = ["AdoptError", "Adoption", "adopted_deploy", "adoption", "check_dependencies"]
@@ -64,11 +65,19 @@ class Adoption:
     app_dependencies: tuple[Dependency, ...]
     files: AppFiles
     origin: GitOrigin | None = None
+    python_version: str = ""
+    # One line each for the user: how the dependencies were resolved, when it matters.
+    notes: list[str] = field(default_factory=list)
 
     def bring_in(self, project: Path) -> None:
-        """Copy the app's code into the rendered project, then check the merged dependencies."""
+        """Copy the app's code into the rendered project, then resolve the merged
+        dependencies as the README installs them."""
         self.files.copy_into(project / LEGACY_DIR)
-        check_dependencies(project / "pyproject.toml", self.app_dependencies)
+        note = check_dependencies(
+            project / "pyproject.toml", self.app_dependencies, self.python_version
+        )
+        if note and note not in self.notes:
+            self.notes.append(note)
 
     def bring_history(self, repository: Path) -> None:
         """In the service's new repository: the app's history first (when it has one)."""
@@ -205,6 +214,22 @@ def _instance_databases(report: InspectReport) -> dict[str, list[str]]:
     return {name: tables if len(names) == 1 else [] for name in names}
 
 
+# Where Flask looks for an app's templates and static files: beside its module.
+_FLASK_FOLDERS = ("templates", "static")
+
+
+def _beside_module_apps(report: InspectReport) -> list[str]:
+    """The template and static folders of an app that is one module at the project's root.
+
+    Flask finds them from the module's own folder (its root path); installed as a module
+    of site-packages, the app looks for them there, so they are installed beside it.
+    """
+    module = report.app.import_path.partition(":")[0]
+    if f"{module}.py" not in report.packages:
+        return []
+    return [name for name in _FLASK_FOLDERS if (Path(report.root) / name).is_dir()]
+
+
 def _main_dependencies(report: InspectReport) -> tuple[Dependency, ...]:
     return tuple(d for d in report.dependencies if d.group == "main")
 
@@ -234,6 +259,7 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
     # An app with a database gets an instance folder: its SQLite file's place by default.
     instance = any(s.kind == "instance-folder" for s in report.state) or bool(report.database)
     dependencies = _main_dependencies(report)
+    app_set = _app_set(dependencies, _undeclared_extensions(report, dependencies), python_version)
     # Only names a shell or a .env file can set: any other would not stay one line there.
     env = [
         s
@@ -256,14 +282,14 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         "prefix": ADOPTED_PREFIX,
         # Top-level packages and modules, installed from legacy/ under their own names,
         # and the folders the tests import them from.
-        "modules": {f"{LEGACY_DIR}/{path}": Path(path).name for path in report.packages},
+        "modules": {
+            **{f"{LEGACY_DIR}/{path}": Path(path).name for path in report.packages},
+            **{f"{LEGACY_DIR}/{name}": name for name in _beside_module_apps(report)},
+        },
         "import_roots": sorted(
             {f"{LEGACY_DIR}/{path}".rpartition("/")[0] for path in report.packages}
         ),
-        "dependencies": [
-            *(d.requirement for d in dependencies),
-            *_undeclared_extensions(report, dependencies),
-        ],
+        "dependencies": list(app_set.written),
         "environment": [
             {"name": s.name, "secret": s.secret, "where": str(s.evidence)} for s in env
         ],
@@ -293,6 +319,7 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
             *(_database_findings(report.database) if report.database else []),
         ],
         "tests": report.tests.directory if report.tests else "",
+        "test_runner": report.tests.runner if report.tests else "",
         "extensions": [e.name for e in report.extensions],
         # Each of a2wsgi's threads would see its own, empty, in-memory database.
         "memory_sqlite": [str(s.evidence) for s in report.state if s.kind == "sqlite-in-memory"],
@@ -303,6 +330,8 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         app_dependencies=dependencies,
         files=app_files(root),
         origin=origin,
+        python_version=python_version,
+        notes=[app_set.note] if app_set.note else [],
     )
 
 
@@ -331,19 +360,95 @@ def conflict(first: Requirement, second: Requirement) -> bool:
     return bool(candidates) and not any(both.contains(v, prereleases=True) for v in candidates)
 
 
-def check_dependencies(pyproject: Path, app_dependencies: Iterable[Dependency]) -> None:
-    """Refuse when one of the app's requirements cannot hold with one of the service's."""
-    declared = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
+@dataclass(frozen=True)
+class _AppSet:
+    """The app's requirements as the service's pyproject carries them."""
+
+    written: tuple[str, ...]
+    note: str
+
+
+def _app_set(
+    dependencies: Iterable[Dependency], undeclared: Iterable[str], python_version: str
+) -> _AppSet:
+    """The app's requirements, its undeclared extensions, and its constraints (a -c file's,
+    pip-compile's pins) for the packages the app's own set installs: written into the
+    service's dependencies, they hold there as they did in the app. Refused when the app's
+    own set does not resolve."""
+    dependencies = list(dependencies)
+    requirements = [d.requirement for d in dependencies if not d.constraint]
+    constraints = [d.requirement for d in dependencies if d.constraint]
+    if not requirements and not constraints:
+        return _AppSet(tuple(undeclared), "")
+    try:
+        resolved = compile_set(
+            python_version, requirements=[*requirements, *undeclared], constraints=constraints
+        )
+    except ResolveError as error:
+        texts = mentioned(str(error), [d.requirement for d in dependencies])
+        named = [d for d in dependencies if d.requirement in texts]
+        chains = ", ".join(f"{d.requirement} ({d.where()})" for d in named) or "its requirements"
+        raise AdoptError(
+            f"the app's own requirements do not resolve: {chains}: {error}; fix them in the app, "
+            "then run the command again. Nothing was written"
+        ) from None
+    installed = [
+        text for text in constraints if canonicalize_name(Requirement(text).name) in resolved.pins
+    ]
+    return _AppSet(tuple(dict.fromkeys([*requirements, *undeclared, *installed])), resolved.note)
+
+
+# Why the hybrid cannot mount an older version of these (the floors are in its pyproject).
+_MOUNTED = {
+    "flask": "the mount sets up the app's JSON provider, app.json, which Flask 2.2 brought",
+    "werkzeug": "Flask 2.2, the oldest the mount runs on, needs Werkzeug 2.2",
+}
+
+
+def _too_old(app: Requirement, service: Requirement) -> Version | None:
+    """The service's lower bound for a mounted framework, when the app's requirement
+    allows no version from there on (the service's floor is its only bound)."""
+    same = canonicalize_name(app.name) == canonicalize_name(service.name)
+    if not same or canonicalize_name(app.name) not in _MOUNTED or not conflict(app, service):
+        return None
+    if not service.specifier or any(s.operator != ">=" for s in service.specifier):
+        return None
+    return max(Version(s.version) for s in service.specifier)
+
+
+def check_dependencies(
+    pyproject: Path, app_dependencies: Iterable[Dependency], python_version: str
+) -> str:
+    """Resolve the service's dependencies with the app's, as `pip install -e '.[dev]'`
+    installs them; a note when resolved offline. Refused in one line naming both sides."""
     app = list(app_dependencies)
-    app_texts = {d.requirement for d in app}
-    service = [Requirement(text) for text in declared if text not in app_texts]
-    for dependency in app:
+    try:
+        return compile_set(python_version, pyproject=pyproject, extras=["dev"]).note
+    except ResolveError as error:
+        reason = str(error)
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+        dev = project.get("optional-dependencies", {}).get("dev", [])
+        declared = [*project["dependencies"], *dev]
+        app_texts = {d.requirement for d in app}
+        service = mentioned(reason, [t for t in declared if t not in app_texts])
+        named = [d for d in app if d.requirement in mentioned(reason, app_texts)]
+    for dependency in named:
         wanted = Requirement(dependency.requirement)
-        for required in service:
-            same = canonicalize_name(required.name) == canonicalize_name(wanted.name)
-            if same and conflict(wanted, required):
+        for text in service:
+            required = Requirement(text)
+            floor = _too_old(wanted, required)
+            if floor is not None:
                 raise AdoptError(
-                    f"dependency conflict: the app's {wanted} ({dependency.evidence}) and the "
-                    f"service's {required} (its pyproject.toml) cannot both hold; update the "
-                    "app's requirement, then run the command again. Nothing was written"
+                    f"the app's {wanted} ({dependency.where()}) is too old to mount "
+                    f"({_MOUNTED[canonicalize_name(wanted.name)]}): the first version that "
+                    f"works is {floor} (the service's {required}, its pyproject.toml). Move the "
+                    f"app to {required.name}>={floor}, then run the command again. Nothing was "
+                    "written"
                 )
+    apps = ", ".join(f"{d.requirement} ({d.where()})" for d in named) or "requirements"
+    services = ", ".join(service) or "dependencies"
+    raise AdoptError(
+        f"dependency conflict: the app's {apps} and the service's {services} (its "
+        f"pyproject.toml) cannot all hold: {reason}; change the app's requirement, then run "
+        "the command again. Nothing was written"
+    )

@@ -365,9 +365,9 @@ def _show_report(report: InspectReport) -> None:
         found.add_row("blocking", f"{use.module} -> {use.dep}", str(use.evidence))
     for dependency in report.dependencies:
         found.add_row(
-            "dependency",
+            "constraint" if dependency.constraint else "dependency",
             escape(f"{dependency.requirement} [{dependency.group}]"),
-            str(dependency.evidence),
+            escape(dependency.where()),
         )
     if report.requires_python:
         found.add_row(
@@ -490,6 +490,15 @@ def new_command(
         ),
     ] = None,
     legacy_app: AppOption = None,
+    lock: Annotated[
+        bool,
+        typer.Option(
+            "--lock/--no-lock",
+            envvar="APISTARTER_LOCK",
+            help="Commit a uv.lock with the service (needs uv and the package index), so "
+            "its image installs exactly those versions.",
+        ),
+    ] = True,
 ) -> None:
     """Answer the questions, see the recommendation, and render the service."""
     if legacy is not None and framework not in (None, "hybrid"):
@@ -500,6 +509,7 @@ def new_command(
     try:
         if directory is not None:
             workflow.check_destination(directory, force=force)
+        workflow.check_template_source(template)
         adopted, inferred = _inferred(legacy, legacy_app, quiet=as_json)
         presets = workflow.presets_for(preset)
         chosen = workflow.framework_option(framework, presets)
@@ -538,6 +548,7 @@ def new_command(
             template=template,
             adopted=adopted,
             legacy=legacy,
+            lock=lock,
         )
     except RestoredError as error:
         _fail(str(error))
@@ -564,6 +575,8 @@ def new_command(
             highlight=False,
             soft_wrap=True,
         )
+    for note in made.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     needed = workflow.interpreter(project.python_version)
     if as_json:
         report = {
@@ -579,6 +592,8 @@ def new_command(
             "leftovers_removed": created.leftovers,
             "backups_kept": created.backups,
             "interpreter": needed,
+            "locked": lock and not created.lock_note,
+            "lock_note": created.lock_note,
         }
         out.print_json(json.dumps(report))
         return
@@ -610,8 +625,11 @@ def new_command(
             ".venv/bin/pip install -e '.[dev]' && .venv/bin/pytest"
         )
     )
-    if project.python_version not in workflow.versions_on_path():
-        found = ", ".join(workflow.versions_on_path()) or "none"
+    if created.lock_note:
+        err.print(f"[yellow]note:[/] {escape(created.lock_note)}", highlight=False, soft_wrap=True)
+    on_path = workflow.versions_on_path()
+    if project.python_version not in on_path:
+        found = ", ".join(on_path) or "none"
         err.print(
             f"[yellow]note:[/] {needed} is not on PATH; the service needs Python "
             f"{project.python_version}. python_version values that would work here: {found}",
@@ -720,9 +738,19 @@ def update_command(
                 f"  [red]conflict[/]  {escape(path)} (you changed it and the new template "
                 "no longer has it: kept; delete it or keep it)"
             )
+        if result.lock_note:
+            err.print(
+                f"[yellow]note:[/] {escape(result.lock_note)}", highlight=False, soft_wrap=True
+            )
         if result.dependencies_changed:
             out.print(
                 "Dependencies changed: reinstall " + escape("(.venv/bin/pip install -e '.[dev]').")
+            )
+        if result.dependencies_note:
+            err.print(
+                f"[yellow]note:[/] {escape(result.dependencies_note)}",
+                highlight=False,
+                soft_wrap=True,
             )
         if result.conflicts or result.kept:
             err.print("Resolve the conflicts, then commit.")

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from apistarter.inspect.settings import ENV_EXAMPLES
 from apistarter.render import RenderError
 
 # Never copied: version control, environments, caches, build output, local state and
@@ -163,14 +164,15 @@ def git_origin(source: Path) -> GitOrigin | None:
 
 
 def _not_copied(path: str) -> bool:
-    """Version control, environments, caches, builds, local state and .env files."""
+    """Version control, environments, caches, builds, local state and .env files (their
+    examples are documentation: kept)."""
     parts = Path(path).parts
     name = parts[-1]
     return (
         any(part in NOT_COPIED or part.endswith(".egg-info") for part in parts)
         or name.endswith(".pyc")
         or name == ".env"
-        or name.startswith(".env.")
+        or (name.startswith(".env.") and name not in ENV_EXAMPLES)
     )
 
 

@@ -18,12 +18,11 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,9 @@ from apistarter import __version__
 from apistarter.database import migrate_command
 from apistarter.decision import Recommendation
 from apistarter.deploy import plan_deploy
+from apistarter.interpreters import python_command
 from apistarter.questions import SERVICE_LIMITS, DecisionAnswers, ProjectAnswers
+from apistarter.resolve import ResolveError, compile_set, uv_binary
 from apistarter.server import run_command
 from apistarter.service_routes import SERVICE_ROUTES
 from apistarter.template_source import (
@@ -187,21 +188,21 @@ def _needs_trust(template: str | None) -> RenderError:
 _REMOTE_TEMPLATE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@|gh:|gl:)", re.IGNORECASE)
 
 
-def check_template(template: str | None, target: Path) -> None:
-    """Refuse a ``--template`` that cannot render ``target``, before anything is written.
+def check_template_source(template: str | None) -> Path | None:
+    """Refuse a ``--template`` that is no template, before any question is asked.
 
-    A local source must be a folder holding a copier.yml (or a git bundle), and the
-    target must not be inside it: Copier would copy the half-rendered target into itself.
+    A local source must be a folder holding a copier.yml, or a git bundle; returns the
+    folder (None for the bundled template, a bundle or a remote one Copier will clone).
     """
     if template is None:
-        return
+        return None
     if not template.strip():
         raise RenderError("--template is empty: name a fork (a path or a git URL)")
     location = Path(template).expanduser()
     with _refusing_os_errors():
         if not location.exists():
             if _REMOTE_TEMPLATE.match(template):
-                return
+                return None
             raise RenderError(f"--template {template}: no such file or directory")
         location = location.resolve()
         if location.is_file():
@@ -210,12 +211,22 @@ def check_template(template: str | None, target: Path) -> None:
                     f"--template {template}: a file that is not a git bundle; name the "
                     "template's folder, a git bundle or a git URL"
                 )
-            return
+            return None
         if not any((location / name).is_file() for name in ("copier.yml", "copier.yaml")):
             raise RenderError(
                 f"--template {template}: {location} is not a Copier template (no copier.yml)"
             )
-    if target_path(target).is_relative_to(location):
+    return location
+
+
+def check_template(template: str | None, target: Path) -> None:
+    """Refuse a ``--template`` that cannot render ``target``, before anything is written.
+
+    Besides being a template, a local source must not hold the target: Copier would
+    copy the half-rendered target into itself.
+    """
+    location = check_template_source(template)
+    if location is not None and target_path(target).is_relative_to(location):
         raise RenderError(
             f"{target} is inside the template {location}; Copier would copy the target "
             "into itself. Choose a directory outside it"
@@ -412,11 +423,16 @@ def _write_lock(tree: Path, python_version: str) -> str:
     uv resolves for the service's Python (it reads no more than its metadata) and never
     downloads an interpreter; a failure leaves the service as rendered, without a lock.
     """
-    # On PATH, or installed beside apistarter (its virtualenv's bin).
-    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
-    if uv is None:
+    try:
+        uv = uv_binary()
+    except FileNotFoundError:
         return "uv.lock not written: uv is not installed (install it, run `uv lock`, commit)"
-    python = shutil.which(f"python{python_version}") or f"python{python_version}"
+    python = python_command(python_version)
+    if python is None:
+        return (
+            f"uv.lock not written: no working python{python_version} on PATH (install it, "
+            "run `uv lock` in the service, commit the lock)"
+        )
     try:
         result = subprocess.run(
             [uv, "lock", "--quiet", "--python", python],
@@ -431,9 +447,12 @@ def _write_lock(tree: Path, python_version: str) -> str:
         return f"uv.lock not written: uv lock took over {LOCK_TIMEOUT_S} s (run it later)"
     if result.returncode == 0:
         return ""
-    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-    # uv's last "cause:" line is the root of the failure (an unreachable index, no Python).
-    problem = (lines or [f"uv exited {result.returncode}"])[-1].removeprefix("cause: ")
+    causes = [line.strip().removeprefix("cause: ") for line in result.stderr.splitlines()]
+    causes = [cause for cause in causes if cause] or [f"uv exited {result.returncode}"]
+    # uv's last "cause:" line is the root of the failure; the address it could not
+    # fetch, when there is one, says which index that was.
+    fetched = next((c for c in causes if c.startswith("Failed to fetch")), causes[-1])
+    problem = causes[-1] if fetched == causes[-1] else f"{fetched}: {causes[-1]}"
     return f"uv.lock not written: {problem}; run `uv lock` when it can resolve, then commit it"
 
 
@@ -727,6 +746,11 @@ class UpdateResult:
     kept: tuple[str, ...]
     # pyproject.toml's dependencies differ: the service's environment needs a reinstall.
     dependencies_changed: bool
+    # The service has a uv.lock and pyproject.toml changed: why it could not be
+    # written again (one line); empty when it was, or when there was nothing to relock.
+    lock_note: str = ""
+    # How the changed dependencies were resolved, when the user should know (offline).
+    dependencies_note: str = ""
 
 
 def _git_output(*args: str, cwd: Path) -> str:
@@ -941,8 +965,17 @@ def _update_locked(
                 with _switched_source(directory, template):
                     _copier_update(directory, data, conflict, None)  # the fork's newest version
             kept = _keep_edited_files(directory, head, recorded)
+            python_version = str(data.get("python_version", ""))
+            dependencies_note = _resolve(directory, head, recorded, python_version)
+            lock_note = _relock(directory, head, python_version)
         except BaseException as error:
             _restore(directory, head, ignored)
+            if isinstance(error, ResolveError):
+                # The installed service would not install: refused, as if never started.
+                raise RenderError(
+                    f"update refused: the updated pyproject.toml's dependencies do not resolve "
+                    f"({error}); the project was left as it was"
+                ) from None
             if isinstance(error, UnsafeTemplateError):
                 raise _needs_trust(template) from None
             if isinstance(error, KeyboardInterrupt):
@@ -954,7 +987,28 @@ def _update_locked(
             raise RestoredError(
                 f"update failed ({reason}); the project was restored to its last commit"
             ) from None
-    return _summary(directory, head, kept)
+    return replace(
+        _summary(directory, head, kept), lock_note=lock_note, dependencies_note=dependencies_note
+    )
+
+
+def _resolve(directory: Path, head: str, recorded: dict[str, Any], python_version: str) -> str:
+    """Resolve the updated dependencies as `pip install -e '.[dev]'` installs them, when
+    they changed or hold an adopted app's (recorded before apistarter resolved them); the
+    offline note, if any. ResolveError when they do not resolve."""
+    if not _dependencies_changed(directory, head) and not recorded.get("legacy"):
+        return ""
+    return compile_set(python_version, pyproject=directory / "pyproject.toml", extras=["dev"]).note
+
+
+def _relock(directory: Path, head: str, python_version: str) -> str:
+    """Write the service's uv.lock again when it has one and pyproject.toml changed:
+    left as it was, the image's frozen install and CI's lock check would fail."""
+    if _committed(directory, head, "uv.lock") is None or _committed(
+        directory, head, "pyproject.toml"
+    ) == _read(directory / "pyproject.toml"):
+        return ""
+    return _write_lock(directory, python_version)
 
 
 def _ignored(directory: Path) -> set[str]:
@@ -1046,8 +1100,13 @@ def _summary(directory: Path, head: str, kept: tuple[str, ...]) -> UpdateResult:
         removed=tuple(removed),
         conflicts=tuple(sorted(conflicts)),
         kept=kept,
-        dependencies_changed=_dependencies(_committed(directory, head, "pyproject.toml"))
-        != _dependencies(_read(directory / "pyproject.toml")),
+        dependencies_changed=_dependencies_changed(directory, head),
+    )
+
+
+def _dependencies_changed(directory: Path, head: str) -> bool:
+    return _dependencies(_committed(directory, head, "pyproject.toml")) != _dependencies(
+        _read(directory / "pyproject.toml")
     )
 
 

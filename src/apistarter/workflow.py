@@ -53,6 +53,7 @@ from apistarter.render import (
     available_frameworks,
     check_destination,
     check_recorded_version,
+    check_template_source,
     ensure_template_source,
     latest_version,
     new_project,
@@ -78,6 +79,7 @@ __all__ = [
     "UpdateResult",
     "allowed_frameworks",
     "check_destination",
+    "check_template_source",
     "decide",
     "ensure_template_source",
     "inspect_project",
@@ -225,6 +227,8 @@ class Created:
     shadowed: tuple[str, ...] = ()
     # Files git does not track in the adopted app's folder: listed, not copied.
     untracked: tuple[str, ...] = ()
+    # How the merged dependencies were resolved, when the user should know (offline).
+    notes: tuple[str, ...] = ()
 
 
 def create(
@@ -238,10 +242,18 @@ def create(
     template: str | None,
     adopted: InspectReport | None = None,
     legacy: Path | None = None,
+    lock: bool = True,
 ) -> Created:
     """Render the service `new` was asked for, with the Flask app it adopts if any
-    (`adopted`, read from `legacy`)."""
+    (`adopted`, read from `legacy`); `lock` commits its uv.lock when uv can resolve."""
     plan = adoption(adopted, legacy, project.python_version) if adopted and legacy else None
+    app_modules = {Path(name).stem for name in plan.data["modules"].values()} if plan else set()
+    if project.package_name in app_modules:
+        raise AnswerError(
+            f"package_name {project.package_name} is also the name of the app's own module; "
+            "one would hide the other. Choose another with --set package_name=NAME. "
+            "Nothing was written"
+        )
     check_renderable(recommendation, presets, template)
     data = template_data(project, decision, recommendation, constraints(presets))
     history = None
@@ -260,15 +272,16 @@ def create(
         template=template_location(template),
         before_commit=plan.bring_in if plan else None,
         history=history,
+        lock=lock,
     )
     if plan is None:
         return Created(result)
-    return Created(result, tuple(plan.data["shadowed"]), plan.files.untracked)
+    return Created(result, tuple(plan.data["shadowed"]), plan.files.untracked, tuple(plan.notes))
 
 
 def template_location(template: str | None) -> str | None:
     """A fork's location as projects should record it: local paths made absolute."""
-    if template is not None and Path(template).expanduser().exists():
+    if template and Path(template).expanduser().exists():
         return str(Path(template).expanduser().resolve())
     return template
 
@@ -297,6 +310,7 @@ class UpdateTarget:
 def update_target(directory: Path, template: str | None) -> UpdateTarget:
     """Read a service's answers and refuse an update no template version can serve."""
     recorded = recorded_answers(directory)
+    check_template_source(template)
     fork = template_location(template)
     recorded_source = str(recorded.get("_src_path", ""))
     if fork is None and recorded_source != RECORDED_SOURCE:

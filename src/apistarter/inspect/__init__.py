@@ -19,6 +19,7 @@ tests, ...); this one joins their findings into the report.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
+from itertools import chain
 from pathlib import Path
 from typing import TypeVar
 
@@ -47,7 +48,7 @@ from apistarter.inspect.report import (
     TestSuite,
 )
 from apistarter.inspect.routes import read_routing, routes_of
-from apistarter.inspect.settings import settings_of
+from apistarter.inspect.settings import env_example_of, settings_of
 from apistarter.inspect.state import state_of
 from apistarter.inspect.tests import test_suite
 
@@ -125,8 +126,10 @@ def inspect_project(path: Path, app: str | None = None) -> InspectReport:
         dependencies=tuple(dependencies),
         requires_python=python[0] if python else None,
         requires_python_evidence=python[1] if python else None,
+        # What the code reads first; then what its example environment file documents.
         settings=_first_of_each(
-            (s for m in code for s in settings_of(m)), lambda s: (s.kind, s.name)
+            chain((s for m in code for s in settings_of(m)), env_example_of(reader)),
+            lambda s: (s.kind, s.name),
         ),
         state=_first_of_each(
             (s for m in modules for s in state_of(m)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -83,18 +84,123 @@ def packaging_of(
     if text is not None:
         found_python = _setup_py(text, dependencies)
         python = python or found_python
-    for pattern in _REQUIREMENT_FILES:
-        for path in sorted(root.glob(pattern)):
-            file = path.relative_to(root).as_posix()
-            group = path.stem.removeprefix("requirements").strip("-_.") or "main"
-            text = reader.text(path)
-            for number, line in enumerate((text or "").splitlines(), 1):
-                entry = line.split(" #")[0].strip()
-                if entry and not entry.startswith(("#", "-")):
-                    found = _dependency(entry, group, file, number)
-                    if found:
-                        dependencies.append(found)
+    seen: set[Path] = set()
+    for path in _requirement_files(root):
+        if path.resolve() in seen:
+            continue  # already read through another file's -r: its entries are there
+        group = path.stem.removeprefix("requirements").strip("-_.") or "main"
+        chain = _RequirementChain(reader, _MAIN_GROUPS.get(group, group), seen, skipped)
+        dependencies.extend(chain.read(path, via=(), constraint=False, stack=()))
     return dependencies, python, skipped
+
+
+# requirements/base.txt, prod.txt and the like are what the app runs with.
+_MAIN_GROUPS = {name: "main" for name in ("base", "common", "prod", "production", "main")}
+# Options that name another file: -r adds its requirements, -c its constraints.
+_INCLUDES = {"-r": False, "--requirement": False, "-c": True, "--constraint": True}
+# A pip-compile annotation: the packages (or -r files) a pin is there for.
+_VIA = re.compile(r"^\s*via\b(.*)")
+
+
+def _requirement_files(root: Path) -> list[Path]:
+    """The requirement files at the app's root and in requirements/, requirements.txt first."""
+    found = sorted({p for pattern in _REQUIREMENT_FILES for p in root.glob(pattern)})
+    return sorted(found, key=lambda p: p != root / "requirements.txt")
+
+
+def _logical_lines(text: str) -> list[tuple[int, str, str]]:
+    """(first line number, entry, comment) per logical line: continuations joined, and the
+    comment lines under an entry (pip-compile's multi-line `# via`) added to its comment."""
+    lines: list[tuple[int, str, str]] = []
+    pending = ""
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not pending:
+            start = number
+        if raw.rstrip().endswith("\\"):
+            pending += raw.rstrip()[:-1] + " "
+            continue
+        line, pending = pending + raw, ""
+        entry, _, comment = (" " + line).partition(" #")
+        entry = entry.strip()
+        if line.lstrip().startswith("#"):
+            entry, comment = "", line.lstrip()[1:]
+        if not entry and lines and raw[:1].isspace():
+            first, previous, annotation = lines[-1]
+            lines[-1] = (first, previous, f"{annotation} {comment.strip()}".strip())
+        elif entry:
+            lines.append((start, entry, comment.strip()))
+    return lines
+
+
+def _transitive(comment: str) -> bool:
+    """A pip-compile pin that is there for other packages only, not asked for by a -r file."""
+    via = _VIA.search(comment)
+    return via is not None and not re.search(r"(^|\s)-r\s", via.group(1))
+
+
+class _RequirementChain:
+    """Reads one requirement file and the files its -r/-c lines name, inside the app."""
+
+    def __init__(self, reader: Reader, group: str, seen: set[Path], skipped: list[str]) -> None:
+        self.reader = reader
+        self.group = group
+        self.seen = seen
+        self.skipped = skipped
+
+    def read(
+        self, path: Path, via: tuple[Evidence, ...], constraint: bool, stack: tuple[Path, ...]
+    ) -> list[Dependency]:
+        root = self.reader.root
+        self.seen.add(path.resolve())
+        file = path.relative_to(root).as_posix()
+        found: list[Dependency] = []
+        for number, entry, comment in _logical_lines(self.reader.text(path) or ""):
+            option, _, target = entry.replace("=", " ", 1).partition(" ")
+            if option[:2] in ("-r", "-c") and option not in _INCLUDES:
+                option, target = option[:2], option[2:]  # -rfile, as pip reads it
+            if option in _INCLUDES:
+                here = Evidence(file=file, line=number)
+                included = self._included(path, target.strip(), here, stack)
+                if included is not None:
+                    found += self.read(
+                        included,
+                        (*via, here),
+                        constraint or _INCLUDES[option],
+                        (*stack, path.resolve()),
+                    )
+                continue
+            if entry.startswith("-"):
+                continue  # -e, --index-url and other options: not requirements
+            requirement = entry.split(" --")[0].strip()  # --hash and per-line options
+            dependency = _dependency(requirement, self.group, file, number)
+            if dependency is not None:
+                found.append(
+                    dependency.model_copy(
+                        update={"via": via, "constraint": constraint or _transitive(comment)}
+                    )
+                )
+        return found
+
+    def _included(
+        self, path: Path, target: str, here: Evidence, stack: tuple[Path, ...]
+    ) -> Path | None:
+        """The file a -r/-c line names, or None (and a line in skipped) when not read."""
+        root = self.reader.root
+        if not target or "://" in target:
+            self.skipped.append(f"{here}: {target or 'no file'} not read (not a file of the app)")
+            return None
+        included = (path.parent / target).resolve()
+        if included != root and root.resolve() not in included.parents:
+            self.skipped.append(f"{here}: {target} is outside the app, not read")
+            return None
+        if included in (*stack, path.resolve()):
+            self.skipped.append(f"{here}: {target} includes itself (a cycle), not read again")
+            return None
+        if not included.is_file():
+            self.skipped.append(f"{here}: {target} does not exist, not read")
+            return None
+        return included
 
 
 def _present(reader: Reader, path: Path) -> str | None:

@@ -56,10 +56,21 @@ class BlockingUse(Finding):
 
 
 class Dependency(Finding):
-    """A declared requirement, from the file that declares it."""
+    """A declared requirement, from the file that declares it.
+
+    ``via`` is the chain of ``-r``/``-c`` lines that led to that file, outermost first.
+    A constraint (a ``-c`` file's line, or a pip-compile pin another package brought in)
+    holds a version when the package is installed, without asking for it.
+    """
 
     requirement: str
     group: str
+    via: tuple[Evidence, ...] = ()
+    constraint: bool = False
+
+    def where(self) -> str:
+        """``file:line``, then the lines that included that file."""
+        return " via ".join(str(e) for e in (self.evidence, *reversed(self.via)))
 
 
 SettingKind = Literal["config", "env", "env-prefix", "config-file"]
@@ -128,6 +139,9 @@ class TestSuite(BaseModel):
     directory: str
     files: int
     fixtures: tuple[Fixture, ...]
+    # What runs them: pytest for conftest files, pytest imports or test functions;
+    # unittest when every test is a TestCase method.
+    runner: Literal["pytest", "unittest"] = "pytest"
 
 
 class InspectReport(BaseModel):

@@ -6,6 +6,7 @@ import ast
 import re
 from collections.abc import Iterator
 
+from apistarter.inspect.reader import Reader
 from apistarter.inspect.report import Evidence, Setting, SettingKind
 from apistarter.inspect.source import Module, assignments, keyword_of, qualified_name, text_of
 
@@ -95,3 +96,23 @@ def settings_of(module: Module) -> Iterator[Setting]:
                 if name.isupper():
                     literal = isinstance(value, ast.Constant)
                     yield _setting(name, "config", literal, module.at(statement))
+
+
+# The example environment files a project documents its variables in, at its root.
+ENV_EXAMPLES = (".env.example", ".env.sample", ".env.template", "env.example")
+# `NAME=value` or `export NAME=value`, commented out or not.
+_ENV_LINE = re.compile(r"^\s*#?\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+
+def env_example_of(reader: Reader) -> Iterator[Setting]:
+    """The variables the app's example environment file names (never its values)."""
+    for name in ENV_EXAMPLES:
+        path = reader.root / name
+        if not (path.exists() or path.is_symlink()):
+            continue
+        text = reader.text(path)
+        for number, line in enumerate((text or "").splitlines(), start=1):
+            match = _ENV_LINE.match(line)
+            if match:
+                evidence = Evidence(file=name, line=number)
+                yield _setting(match.group(1), "env", False, evidence)

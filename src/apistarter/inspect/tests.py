@@ -42,6 +42,19 @@ def _fixtures(module: Module) -> Iterator[Fixture]:
                     yield Fixture(name=node.name, evidence=module.at(node))
 
 
+def _needs_pytest(module: Module) -> bool:
+    """A conftest, a pytest import or a test function: only pytest runs these."""
+    return (
+        Path(module.path).name == "conftest.py"
+        or any(name.split(".")[0] == "pytest" for name in module.imports.values())
+        or any(
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.name.startswith("test")
+            for node in module.tree.body
+        )
+    )
+
+
 def test_suite(root: Path, modules: list[Module]) -> TestSuite | None:
     tests = [m for m in modules if m.is_test]
     if not tests:
@@ -53,4 +66,5 @@ def test_suite(root: Path, modules: list[Module]) -> TestSuite | None:
         directory=directory,
         files=sum(Path(m.path).name != "conftest.py" for m in tests),
         fixtures=fixtures,
+        runner="pytest" if any(_needs_pytest(m) for m in tests) else "unittest",
     )
