@@ -157,6 +157,8 @@ def _app_database(report: InspectReport) -> dict[str, Any]:
         "sqlite": sqlite,
         "migrations": f"{LEGACY_DIR}/{found.migrations}" if migrations else "",
         "migrate_args": args,
+        # An app object (not a factory) is made once per process, as its module is imported.
+        "made_at_import": report.app.kind == "object",
         "tables": [table for table in found.tables if _is_name(table)],
     }
 
