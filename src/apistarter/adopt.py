@@ -20,7 +20,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from apistarter.inspect import Dependency, InspectReport
+from apistarter.deploy import MigrationDeploy
+from apistarter.inspect import AppDatabase, Command, Dependency, InspectReport
 from apistarter.inspect.reader import Reader
 from apistarter.legacy_source import (
     NOT_COPIED,
@@ -46,6 +47,9 @@ ADOPTED_PREFIX = ""
 INSTANCE_PATH = "/app/instance"
 # The instance folder's volume when it holds the app's SQLite files (a claim's request).
 INSTANCE_VOLUME_SIZE = "1Gi"
+# The service setting holding the app's database URL when the app reads it from no
+# variable of its own.
+LEGACY_DATABASE_SETTING = "APP_LEGACY_DATABASE_URL"
 # The service setting that becomes the app's SECRET_KEY.
 SECRET_KEY_SETTING = "APP_SECRET_KEY"  # noqa: S105 - a variable name, not its value
 # Extensions needing the app's secret key: signed cookies, CSRF tokens, login sessions.
@@ -81,30 +85,106 @@ class Adoption:
             import_history(self.origin, repository, LEGACY_DIR)
 
 
-def adopted_deploy(plan: dict[str, Any], legacy: dict[str, Any]) -> dict[str, Any]:
-    """The deploy plan's data with what an adopted app adds: its secret and instance folder.
+def adopted_deploy(plan: dict[str, Any], legacy: dict[str, Any], package: str) -> dict[str, Any]:
+    """The deploy plan's data with what an adopted app adds: its secret, its instance
+    folder, its database's URL and the step that migrates it.
 
     ``legacy`` is the template's ``legacy`` answer (at `new`, or as an update reads it
-    back from the service's answers). An instance folder holding the app's SQLite files
-    is a volume that outlives the container (a PersistentVolumeClaim, a named Compose
-    volume, a systemd StateDirectory), written by one pod: SQLite is one file with local
-    locks, so one replica, replaced rather than rolled. Without a database the folder is
-    scratch space like the service's other writable paths.
+    back from the service's answers); ``package`` is the service's import name. An
+    instance folder holding the app's SQLite files is a volume that outlives the
+    container (a PersistentVolumeClaim, a named Compose volume, a systemd
+    StateDirectory), written by one pod: SQLite is one file with local locks, so one
+    replica, replaced rather than rolled. Without a database the folder is scratch space
+    like the service's other writable paths.
     """
-    secrets = [*plan["secrets"], *([SECRET_KEY_SETTING] if legacy.get("secret_key") else [])]
-    if legacy.get("databases"):
+    database = legacy.get("database") or {}
+    secrets = [
+        *plan["secrets"],
+        *([SECRET_KEY_SETTING] if legacy.get("secret_key") else []),
+        *([database["setting"]] if database else []),
+    ]
+    plan = {**plan, "secrets": secrets}
+    if database:
+        # A server's URL has no default the service could use: it cannot start without it.
+        if not database["sqlite"]:
+            plan["required_secrets"] = [*plan["required_secrets"], database["setting"]]
+        if database["migrate_args"] and not plan.get("migration"):
+            command = ["flask", "--app", f"{package}.legacy.mount:configured_app"]
+            plan["migration"] = MigrationDeploy(
+                command=(*command, *database["migrate_args"]),
+                # Every secret the app's settings may need (its SECRET_KEY, its URL).
+                secrets=tuple(secrets),
+                state_volume=bool(database["sqlite"]),
+                postgres_image=None,
+            ).model_dump(mode="json")
+    if legacy.get("databases") or database.get("sqlite"):
         volume = {"path": INSTANCE_PATH, "size": INSTANCE_VOLUME_SIZE}
-        return {
-            **plan,
-            "secrets": secrets,
-            "instance_volume": volume,
-            "min_replicas": 1,
-            "max_replicas": 1,
-        }
+        return {**plan, "instance_volume": volume, "min_replicas": 1, "max_replicas": 1}
     paths = [*plan["writable_paths"], *([INSTANCE_PATH] if legacy.get("instance") else [])]
-    return {**plan, "secrets": secrets, "writable_paths": paths}
+    return {**plan, "writable_paths": paths}
 
 
+def _app_database(report: InspectReport) -> dict[str, Any]:
+    """The template's ``legacy.database``: the app's URL as a service setting, where it
+    points by default, the tables /readyz expects and the command that migrates it."""
+    found = report.database
+    if found is None:
+        return {}
+    # The app's own variable when it reads one (a deployment may already set it).
+    setting = found.env if _is_name(found.env) else LEGACY_DATABASE_SETTING
+    init = _init_command(report)
+    if found.migrate == "flask-migrate" and found.migrations:
+        args = ["db", "upgrade"]
+    elif init:
+        args = [init.name]
+    else:
+        args = []
+    # Names and files as plain words only: they go into generated code and comments.
+    sqlite = (
+        found.sqlite_file if found.sqlite_file and _FILE_NAME.fullmatch(found.sqlite_file) else ""
+    )
+    migrations = (
+        found.migrations
+        and _FILE_NAME.fullmatch(found.migrations.replace("/", "_"))
+        and ".." not in found.migrations.split("/")
+    )
+    return {
+        "library": found.library,
+        "config_key": found.config_key if _is_name(found.config_key) else "",
+        "env": found.env if _is_name(found.env) else "",
+        "setting": setting,
+        # A SQLite file: in the instance folder (a volume), never beside the app's code.
+        "sqlite": sqlite,
+        "migrations": f"{LEGACY_DIR}/{found.migrations}" if migrations else "",
+        "migrate_args": args,
+        # An app object (not a factory) is made once per process, as its module is imported.
+        "made_at_import": report.app.kind == "object",
+        "tables": [table for table in found.tables if _is_name(table)],
+    }
+
+
+def _is_name(text: str | None) -> bool:
+    return bool(text and _NAME.fullmatch(text))
+
+
+def _database_findings(found: AppDatabase) -> list[str]:
+    findings = [f"database: {found.library}, {found.evidence}"]
+    if found.url_evidence:
+        findings.append(f"database URL: {found.config_key or found.env}, {found.url_evidence}")
+    if found.migrate:
+        where = found.migrate_evidence or f"{found.migrations}/"
+        findings.append(f"migrations: {found.migrate} ({found.migrations or 'no folder'}), {where}")
+    return findings
+
+
+def _init_command(report: InspectReport) -> Command | None:
+    # A command of the app's own (one word): the generated tests invoke it as one argument.
+    return next((c for c in report.commands if "init" in c.name and " " not in c.name), None)
+
+
+# A configuration key, a variable or a table, and a file's name, as generated code takes them.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 # An environment variable's name (a prefix ends in *).
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
 # A table a schema file creates: `CREATE TABLE [IF NOT EXISTS] name`, quoted or not.
@@ -178,7 +258,8 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         )
     root = Path(report.root)
     origin = git_origin(root)
-    instance = any(s.kind == "instance-folder" for s in report.state)
+    # An app with a database gets an instance folder: its SQLite file's place by default.
+    instance = any(s.kind == "instance-folder" for s in report.state) or bool(report.database)
     dependencies = _main_dependencies(report)
     app_set = _app_set(dependencies, _undeclared_extensions(report, dependencies), python_version)
     # Only names a shell or a .env file can set: any other would not stay one line there.
@@ -187,8 +268,8 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         for s in report.settings
         if s.kind in ("env", "env-prefix") and _ENV_NAME.fullmatch(s.name)
     ]
-    # A command of the app's own (one word): the generated tests invoke it as one argument.
-    init = next((c for c in report.commands if "init" in c.name and " " not in c.name), None)
+    init = _init_command(report)
+    database = _app_database(report)
     smoke_paths = sorted(
         {
             r.rule
@@ -225,8 +306,10 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         "instance_path": INSTANCE_PATH,
         # SQLite files in the instance folder, and the tables the app's schema creates:
         # the service is not ready until they are there.
-        "databases": _instance_databases(report) if instance else {},
+        "databases": _instance_databases(report) if instance and not database else {},
         "init_command": init.name if init else "",
+        # The app's SQLAlchemy database: its URL as a setting, its tables, its migrations.
+        "database": database,
         "smoke_paths": smoke_paths,
         # The page the load test calls and the generated test moves to FastAPI.
         "load_path": smoke_paths[0] if smoke_paths else "/",
@@ -252,6 +335,7 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
             *(f"blocking library `{b.module}` ({b.dep}), {b.evidence}" for b in report.blocking),
             *(f"{s.kind} {s.detail}, {s.evidence}" for s in report.state),
             *(f"{e.name}: {e.why}, {e.evidence}" for e in report.extensions),
+            *(_database_findings(report.database) if report.database else []),
         ],
         "tests": report.tests.directory if report.tests else "",
         "test_runner": report.tests.runner if report.tests else "",

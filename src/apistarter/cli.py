@@ -413,6 +413,21 @@ def _show_report(report: InspectReport) -> None:
         )
     for command in report.commands:
         found.add_row("command", f"flask {escape(command.name)}", str(command.evidence))
+    if report.database:
+        database = report.database
+        url = database.config_key or database.env or "?"
+        where = f"{url} from {database.env}" if database.config_key and database.env else url
+        default = f", default {escape(database.default)}" if database.default else ""
+        found.add_row(
+            "database", f"{database.library}: {escape(where)}{default}", str(database.evidence)
+        )
+        if database.migrate:
+            found.add_row(
+                "migrations",
+                f"{database.migrate} in {escape(database.migrations or '?')}/, tables: "
+                + escape(", ".join(database.tables) or "none found"),
+                str(database.migrate_evidence or database.migrations),
+            )
     if report.tests:
         fixtures = ", ".join(f.name for f in report.tests.fixtures) or "none"
         found.add_row(

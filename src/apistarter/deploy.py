@@ -150,6 +150,10 @@ class MigrationDeploy(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     command: tuple[str, ...]
+    # The settings it reads from the Secret, and whether it writes the instance volume
+    # (an adopted app's SQLite file is there).
+    secrets: tuple[str, ...] = (DATABASE_SECRET,)
+    state_volume: bool = False
     cpu_milli: int = MIGRATION_CPU_MILLI
     memory_mib: int = MIGRATION_MEMORY_MIB
     # Compose runs PostgreSQL too, for a project that is whole on one machine; None where

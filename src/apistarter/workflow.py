@@ -262,7 +262,7 @@ def create(
         # The app keeps its own docs; the service's move out of their way.
         data["routes"] = service_routes(plan.data["app_docs"])
         data["legacy"] = plan.data
-        data["deploy"] = adopted_deploy(data["deploy"], plan.data)
+        data["deploy"] = adopted_deploy(data["deploy"], plan.data, data["package_name"])
         if check_destination(destination, force=force):
             # Rendered over files already there: their history (if any) stays the service's.
             data["legacy"] = {**plan.data, "history": 0}
@@ -415,7 +415,7 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
         # The adopted app's own docs keep their paths; the service's stay out of their way.
         data["routes"] = service_routes(legacy.get("app_docs") or [])
         # An adopted app's secret and instance folder stay in the recomputed deploy plan.
-        data["deploy"] = adopted_deploy(data["deploy"], legacy)
+        data["deploy"] = adopted_deploy(data["deploy"], legacy, data["package_name"])
     previous = recorded.get("framework")
     if recorded.get("adr"):
         # Decision records are history: the first stays as it was written; a framework

@@ -25,11 +25,13 @@ from typing import TypeVar
 
 from apistarter.inspect.blocking import blocking_uses
 from apistarter.inspect.commands import commands_of
+from apistarter.inspect.database import database_of
 from apistarter.inspect.dependencies import packaging_of
 from apistarter.inspect.extensions import extensions_of
 from apistarter.inspect.files import load_modules, packages_of
 from apistarter.inspect.reader import Reader
 from apistarter.inspect.report import (
+    AppDatabase,
     BlockingUse,
     Command,
     Dependency,
@@ -55,6 +57,7 @@ from apistarter.inspect.state import state_of
 from apistarter.inspect.tests import test_suite
 
 __all__ = [
+    "AppDatabase",
     "BlockingUse",
     "Command",
     "Dependency",
@@ -146,6 +149,7 @@ def inspect_project(path: Path, app: str | None = None) -> InspectReport:
             *translations_of(root, code),
         ),
         tests=test_suite(root, modules),
+        database=database_of(root, reader, modules),
         packages=packages_of(root, code),
         skipped=tuple(reader.skipped + skipped + packaging_skipped),
     )

@@ -132,6 +132,26 @@ class Fixture(Finding):
     name: str
 
 
+class AppDatabase(Finding):
+    """The app's SQLAlchemy database (evidence: where the layer is made) and its migrations."""
+
+    library: Literal["flask-sqlalchemy", "sqlalchemy"]
+    # The configuration key holding the URL, the environment variable it is read from,
+    # and that variable's default (a SQLite URL keeps only its file's name).
+    config_key: str | None
+    env: str | None
+    default: str | None
+    sqlite_file: str | None
+    migrate: Literal["flask-migrate", "alembic"] | None
+    # Relative to the project's root.
+    migrations: str | None
+    alembic_ini: str | None
+    # What the migrations create (alembic_version included), or the models declare.
+    tables: tuple[str, ...]
+    url_evidence: Evidence | None
+    migrate_evidence: Evidence | None
+
+
 class TestSuite(BaseModel):
     """The app's own tests: where they are, and the fixtures its conftest files give."""
 
@@ -164,6 +184,7 @@ class InspectReport(BaseModel):
     commands: tuple[Command, ...]
     needs: tuple[RunTimeNeed, ...]
     tests: TestSuite | None
+    database: AppDatabase | None = None
     # The top-level packages and modules holding the app's code (src/ layout kept),
     # relative to root: what installing the app means.
     packages: tuple[str, ...]
