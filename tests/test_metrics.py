@@ -17,6 +17,7 @@ import subprocess
 import time
 import urllib.parse
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,9 @@ from .harness import (
 FRAMEWORKS: tuple[Framework, ...] = ("fastapi", "flask", "hybrid")
 DURATION = "http_server_request_duration_seconds"
 ITEM_PATH = SERVICE_ROUTES["item"]["path"]  # /v1/items/{item_id}
-# Requests until both Gunicorn workers have served some (the kernel picks the worker).
-MAX_READS = 200
+# Reads until both Gunicorn workers have served some (the kernel picks the worker).
+MAX_READS = 400
+BURST = 20
 
 
 # --- The plan (fast) -------------------------------------------------------------------
@@ -225,6 +227,7 @@ def test_metrics_on_the_liveness_port(
     with serve(project, command, env) as server:
         if framework == "flask":  # emptied when the server started
             assert not (multiprocess_dir / "histogram_1.db").exists()
+            _wait_for_workers(liveness, 2)
         status, _, body = http_request(
             server.base_url,
             "POST",
@@ -235,12 +238,17 @@ def test_metrics_on_the_liveness_port(
         assert status == 201, body
         item_id = json.loads(body)["id"]
         reads = 0
-        while reads < MAX_READS:
-            reads += 1
-            # Each worker keeps its own items in memory: the other one answers 404.
-            assert get(f"{server.base_url}/v1/items/{item_id}")[0] in (200, 404)
-            if framework != "flask" or (reads >= 10 and _writers(multiprocess_dir) >= 2):
-                break
+        url = f"{server.base_url}/v1/items/{item_id}"
+        # Bursts of concurrent reads until both workers have served some: sent one at a
+        # time, the worker that won the last accept often wins every next one.
+        with ThreadPoolExecutor(BURST) as pool:
+            while reads < MAX_READS:
+                # Each worker keeps its own items in memory: the other one answers 404.
+                statuses = list(pool.map(lambda _: get(url)[0], range(BURST)))
+                assert set(statuses) <= {200, 404}, statuses
+                reads += BURST
+                if framework != "flask" or _writers(multiprocess_dir) >= 2:
+                    break
         if framework == "flask":
             assert _writers(multiprocess_dir) == 2, "one Gunicorn worker served every request"
 
@@ -293,6 +301,17 @@ def test_metrics_on_the_liveness_port(
         outcomes.append(_scrape_during_shutdown(liveness))
         assert outcomes[-1] == "refused"
         assert "answered" in outcomes, outcomes
+
+
+def _wait_for_workers(liveness: int, workers: int) -> None:
+    """Until every Gunicorn worker has booted (each sets its gunicorn_worker_threads)."""
+    deadline = time.monotonic() + 60
+    while True:
+        text = get(f"http://127.0.0.1:{liveness}{METRICS_PATH}")[1].decode()
+        if text.count("gunicorn_worker_threads{") == workers:
+            return
+        assert time.monotonic() < deadline, f"fewer than {workers} workers booted:\n{text}"
+        time.sleep(0.2)
 
 
 def _writers(directory: Path) -> int:
