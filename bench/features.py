@@ -8,7 +8,9 @@ five variants that add the service's features one at a time:
   twin        the bare twin of the saturation table (same route signature)
   routes      the generated app without its request middleware, request log off
   middleware  plus the request middleware (request id, body limit, error catch, id header)
-  full        plus the request log line: the service as it runs by default
+  no metrics  plus the request log line
+  full        plus the Prometheus metrics: the service as it runs by default (a service
+              whose plan has several workers writes them to files, as its server has it)
   caller id   the full service, the request bringing its own X-Request-ID
 
 Each row of the table is the difference of two variants' CPU time per request (each
@@ -61,7 +63,12 @@ FEATURES = (
     ),
     Feature(
         "Request log line (JSON on stdout; off with APP_LOG_LEVEL=WARNING)",
-        lambda t: t["full"] - t["middleware"],
+        lambda t: t["full_no_metrics"] - t["middleware"],
+    ),
+    Feature(
+        "Prometheus metrics (duration histogram by route template, requests in flight; "
+        "Flask: to files, both workers' sum)",
+        lambda t: t["full"] - t["full_no_metrics"],
     ),
     Feature("Generated service, in total", lambda t: t["full"]),
     Feature("Added by the service over its twin", lambda t: t["full"] - t["twin"]),
@@ -90,6 +97,10 @@ def measure(workspace: Workspace, seconds: int) -> list[FeatureResult]:
             "src": str(entry.parent.parent),
             "package": entry.parent.name,
             "twin": str(twin),
+            # Services whose plan has several workers count in files (metrics_files.py).
+            "metrics_dir": str(workspace.root / f"features-metrics-{row.key}")
+            if (entry.parent / "metrics_files.py").exists()
+            else "",
             "requests": REQUESTS_PER_ROUND,
             "rounds": max(3, round(seconds * ROUNDS_PER_SECOND)),
         }

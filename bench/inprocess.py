@@ -109,20 +109,40 @@ def _wsgi_runner(app: Any, headers: list[tuple[str, str]]) -> Runner:
 def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
     """The twin, then the generated app with its features added one at a time."""
     sys.path.insert(0, spec["src"])
+    if spec.get("metrics_dir"):
+        # As the server runs it: every worker's metrics in memory-mapped files. Set before
+        # prometheus_client is imported, which picks its mode then.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = spec["metrics_dir"]
+        Path(spec["metrics_dir"]).mkdir(parents=True, exist_ok=True)
     package = spec["package"]
     app_module = importlib.import_module(f"{package}.app")
     settings_module = importlib.import_module(f"{package}.settings")
     middleware = importlib.import_module(f"{package}.middleware").RequestContextMiddleware
+    metrics = importlib.import_module(f"{package}.metrics")
     asgi = spec["framework"] != "flask"
 
-    def generated(with_middleware: bool = True) -> Any:
+    def generated(with_middleware: bool = True, with_metrics: bool = True) -> Any:
         app = app_module.create_app(settings_module.AppSettings())
-        if with_middleware:
-            return app
+        removed = {
+            cls
+            for cls, present in (
+                (middleware, with_middleware),
+                (metrics.MetricsMiddleware, with_metrics),
+            )
+            if not present
+        }
         if asgi:
-            app.user_middleware = [m for m in app.user_middleware if m.cls is not middleware]
+            app.user_middleware = [m for m in app.user_middleware if m.cls not in removed]
             app.middleware_stack = None
-        else:
+            return app
+        # Flask: MetricsMiddleware(RequestContextMiddleware(Flask's own)), peeled from the
+        # outside (no variant keeps the metrics without the middleware), and the hook that
+        # notes the matched route for the metrics.
+        assert with_metrics <= with_middleware
+        if not with_metrics:
+            app.wsgi_app = app.wsgi_app.app
+            app.before_request_funcs[None].remove(metrics._note_route)
+        if not with_middleware:
             app.wsgi_app = app.wsgi_app.app
         return app
 
@@ -141,8 +161,9 @@ def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
 
     return {
         "twin": runner(_load_twin(spec["twin"]), logging.INFO),
-        "routes": runner(generated(with_middleware=False), logging.WARNING),
-        "middleware": runner(generated(), logging.WARNING),
+        "routes": runner(generated(with_middleware=False, with_metrics=False), logging.WARNING),
+        "middleware": runner(generated(with_metrics=False), logging.WARNING),
+        "full_no_metrics": runner(generated(with_metrics=False), logging.INFO),
         "full": runner(generated(), logging.INFO),
         "full_caller_id": runner(generated(), logging.INFO, caller_id=True),
     }

@@ -36,8 +36,9 @@ from plumbum import ProcessExecutionError
 from apistarter import __version__
 from apistarter.database import migrate_command
 from apistarter.decision import Recommendation
-from apistarter.deploy import plan_deploy
+from apistarter.deploy import LIVENESS_PORT, plan_deploy
 from apistarter.interpreters import python_command
+from apistarter.observability import plan_metrics
 from apistarter.questions import SERVICE_LIMITS, DecisionAnswers, ProjectAnswers
 from apistarter.resolve import ResolveError, compile_set, uv_binary
 from apistarter.server import run_command
@@ -134,6 +135,12 @@ def template_data(
             recommendation.server,
             None if recommendation.database is None else migrate_command(project.package_name),
         ).model_dump(mode="json"),
+        "metrics": plan_metrics(
+            recommendation.framework,
+            recommendation.server,
+            recommendation.load_test,
+            LIVENESS_PORT,
+        ).model_dump(mode="json", exclude={"why"}),
         "database": answers.database,
         "database_plan": {}
         if recommendation.database is None
