@@ -65,11 +65,11 @@ class Browser:
         self,
         path: str,
         *,
-        method: str = "GET",
+        method: str | None = None,
         form: dict[str, str] | None = None,
         json_body: object = None,
     ) -> tuple[int, str, str]:
-        """(status, final URL after redirects, body)."""
+        """(status, final URL after redirects, body); a POST when there is a body."""
         headers = {}
         data = None
         if form is not None:
