@@ -101,6 +101,9 @@ class CorpusApp:
     # Files the team's repository has beside the example (a requirements file where the
     # example relies on its parent project's).
     extra_files: dict[str, str] = field(default_factory=dict)
+    # What still takes a manual step for this app, until it does not (the case then
+    # fails as an unexpected pass, and this goes).
+    known_gap: str = ""
 
 
 def _from_sdist(requirement: str, inside: str) -> Callable[[pytest.TempPathFactory, Path], Path]:
@@ -366,6 +369,10 @@ CORPUS = [
         "factory, blueprints, templates, login sessions, SQLite through init-db, pytest suite",
         _from_sdist(FLASK, "examples/tutorial"),
         _flaskr,
+        known_gap=(
+            "no step creates its tables before traffic: its init-db drops them, so it is not "
+            "run on every deploy, and a run-once init is not built yet"
+        ),
     ),
     CorpusApp(
         "apiflask-basic",
@@ -402,6 +409,10 @@ CORPUS = [
         _as_package(FLASK_SECURITY, "examples/fsqlalchemy1"),
         _security,
         app="fsqlalchemy1.app:create_app",
+        known_gap=(
+            "its URL defaults to an in-memory SQLite (sqlite://), which the service takes for "
+            "a server URL with no default and refuses to start without"
+        ),
         extra_files={
             "requirements.txt": (
                 "flask-security[fsqla,common,babel]==5.9.2\nzxcvbn==4.5.0\nargon2-cffi==25.1.0\n"
@@ -474,7 +485,17 @@ def _team_repository(corpus_app: CorpusApp, factory: pytest.TempPathFactory, scr
     return repository
 
 
-@pytest.mark.parametrize("corpus_app", CORPUS, ids=[a.name for a in CORPUS])
+@pytest.mark.parametrize(
+    "corpus_app",
+    [
+        pytest.param(
+            a,
+            id=a.name,
+            marks=[pytest.mark.xfail(strict=True, reason=a.known_gap)] if a.known_gap else [],
+        )
+        for a in CORPUS
+    ],
+)
 def test_an_adopted_app_serves_its_flows_with_zero_manual_steps(
     corpus_app: CorpusApp,
     tmp_path_factory: pytest.TempPathFactory,
