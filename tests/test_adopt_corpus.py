@@ -40,7 +40,15 @@ import yaml
 
 from bench.runtime import installed_python
 from tests.flask_examples import FLASK, FLASK_RESTFUL, sdist, write_files
-from tests.harness import as_image_user, dockerfile_instruction, git, image_env, serve, stop
+from tests.harness import (
+    as_image_user,
+    dockerfile_instruction,
+    free_port,
+    git,
+    image_env,
+    serve,
+    stop,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -553,9 +561,19 @@ def test_an_adopted_app_serves_its_flows_with_zero_manual_steps(
         workdir = root / "app"
         (workdir / "instance").mkdir(parents=True)
         as_user = as_image_user(project, workdir / "instance")
+        # The container's own /tmp, and a liveness port of its own: other tests run
+        # services at the same time on this machine.
+        private_tmp = root / "tmp"
+        private_tmp.mkdir(mode=0o1777)
+        private_tmp.chmod(0o1777)
+        container = {
+            k: v.replace("/app/", f"{workdir}/").replace("/tmp/", f"{private_tmp}/")
+            for k, v in image_env(project).items()
+        }
         served = {
             **env,
-            **{k: v.replace("/app/", f"{workdir}/") for k, v in image_env(project).items()},
+            **container,
+            "WEB_LIVENESS_PORT": str(free_port()),
             "LD_LIBRARY_PATH": str(library),
             "APP_SECRET_KEY": "from-the-deployment",
         }

@@ -178,13 +178,19 @@ def _database_findings(found: AppDatabase) -> list[str]:
 
 
 def _init_command(report: InspectReport) -> Command | None:
-    # A command of the app's own (one word): the generated tests invoke it as one argument.
-    return next((c for c in report.commands if "init" in c.name and " " not in c.name), None)
+    # A command of the app's own, one plain word: the generated tests, comments and deploy
+    # steps place it as one argument.
+    return next(
+        (c for c in report.commands if "init" in c.name and _COMMAND_NAME.fullmatch(c.name)),
+        None,
+    )
 
 
 # A configuration key, a variable or a table, and a file's name, as generated code takes them.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+# A click command's name as a shell, YAML and a Python comment take it unquoted.
+_COMMAND_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
 # An environment variable's name (a prefix ends in *).
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
 # A table a schema file creates: `CREATE TABLE [IF NOT EXISTS] name`, quoted or not.
