@@ -263,7 +263,10 @@ def test_update_refuses_a_fork_without_the_projects_version(two_versions: Path) 
     assert "ask #platform" not in (project / "README.md").read_text()
     git(unrelated, "tag", "--delete", "v99.1.0")
     assert "no version tags" in _refused(project, "--template", str(unrelated))
-    assert "not a git repository" in _refused(project, "--template", str(two_versions / "nowhere"))
+    nowhere = two_versions / "nowhere"
+    assert f"{nowhere}: no such file or directory" in _refused(project, "--template", str(nowhere))
+    # A folder that is a template but no git repository: Copier could not diff it.
+    assert "not a git repository" in _refused(project, "--template", str(templates_dir()))
 
 
 def test_update_keeps_to_the_organisation_policy(
