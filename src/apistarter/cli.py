@@ -83,6 +83,11 @@ TemplateOption = Annotated[
 ]
 
 
+def _note(message: str) -> None:
+    # Notes quote paths and tools' own words: printed literally, never as markup.
+    err.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def _fail(message: str) -> typer.Exit:
     # Messages quote user input (names, paths, answers): printed literally, never as markup.
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
@@ -629,7 +634,7 @@ def new_command(
             soft_wrap=True,
         )
     for note in made.notes:
-        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+        _note(note)
     needed = workflow.interpreter(project.python_version)
     if as_json:
         report = {
@@ -679,7 +684,7 @@ def new_command(
         )
     )
     if created.lock_note:
-        err.print(f"[yellow]note:[/] {escape(created.lock_note)}", highlight=False, soft_wrap=True)
+        _note(created.lock_note)
     on_path = workflow.versions_on_path()
     if project.python_version not in on_path:
         found = ", ".join(on_path) or "none"
@@ -792,19 +797,13 @@ def update_command(
                 "no longer has it: kept; delete it or keep it)"
             )
         if result.lock_note:
-            err.print(
-                f"[yellow]note:[/] {escape(result.lock_note)}", highlight=False, soft_wrap=True
-            )
+            _note(result.lock_note)
         if result.dependencies_changed:
             out.print(
                 "Dependencies changed: reinstall " + escape("(.venv/bin/pip install -e '.[dev]').")
             )
         if result.dependencies_note:
-            err.print(
-                f"[yellow]note:[/] {escape(result.dependencies_note)}",
-                highlight=False,
-                soft_wrap=True,
-            )
+            _note(result.dependencies_note)
         if result.conflicts or result.kept:
             err.print("Resolve the conflicts, then commit.")
     if result.conflicts or result.kept:
