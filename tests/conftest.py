@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,24 @@ def pytest_configure(config: pytest.Config) -> None:
     # the lock (tests/test_lock.py), so other tests neither wait on the index nor print
     # a note that depends on this machine's interpreters.
     os.environ["APISTARTER_LOCK"] = "0"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _inner_pytest_temproot(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """The pytest runs a test starts (a generated service's own suite) keep their
+    temporary folders inside this run's, not in the shared ``/tmp/pytest-of-<user>``.
+
+    Each pytest that starts sets that shared folder back to mode 0700. Run as root,
+    pgserver runs PostgreSQL's programs as another user, from a venv under this run's
+    temporary folder, and needs to traverse it: an inner run starting on the other
+    worker made its ``pg_ctl stop`` fail with EACCES.
+    """
+    tmp_path_factory.getbasetemp()  # this run's own folder, made before the variable is set
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("PYTEST_DEBUG_TEMPROOT", str(tmp_path_factory.mktemp("inner-pytest")))
+        yield
 
 
 @pytest.fixture(scope="session")

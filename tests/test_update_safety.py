@@ -281,12 +281,13 @@ def test_ctrl_c_during_a_real_update_restores_everything(
             break
         process.send_signal(signal.SIGINT)
         time.sleep(0.01)
-    _, stderr = process.communicate(timeout=120)
+    stdout, stderr = process.communicate(timeout=120)
+    seen = f"exit {process.returncode}\nstdout:\n{stdout}\nstderr:\n{stderr}"
 
     # A press that lands after the restore, as the process exits, ends it by SIGINT.
-    assert process.returncode in (1, -signal.SIGINT), stderr
-    assert "Traceback" not in stderr
-    assert "the project was restored to its last commit" in stderr
+    assert process.returncode in (1, -signal.SIGINT), seen
+    assert "Traceback" not in stderr, seen
+    assert "the project was restored to its last commit" in stderr, seen
     assert tree_state(project) == before
 
 
