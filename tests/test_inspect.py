@@ -488,3 +488,39 @@ def test_routes_inspect_cannot_place_are_unknown_with_the_reason(tmp_path: Path)
         ),
     ]
     assert report.answers()["existing_routes"] == 0
+
+
+def test_add_url_rule_inspect_cannot_tie_to_an_app_is_unknown_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    root = write_files(
+        tmp_path,
+        {
+            "site/__init__.py": (
+                "from flask import Flask, current_app\n\n"
+                "def ping():\n"
+                "    return 'pong'\n\n"
+                "def hooks():\n"
+                "    current_app.add_url_rule('/ping', view_func=ping)\n\n"
+                "def setup(target):\n"
+                "    target.add_url_rule('/setup', 'setup', ping)\n\n"
+                "public = Flask('public')\n"
+                "admin = Flask('admin')\n"
+            ),
+        },
+    )
+    report = inspect_project(root, "site:public")
+    assert [(u.prefix, u.reason, str(u.evidence)) for u in report.unknown_routes] == [
+        (
+            "/",
+            "current_app.add_url_rule('/ping', ...) in hooks(): current_app is whichever of "
+            "the project's 2 apps runs it",
+            "site/__init__.py:7",
+        ),
+        (
+            "/",
+            "target.add_url_rule('/setup', ...) in setup(): inspect cannot follow which app "
+            "`target` is when it runs",
+            "site/__init__.py:10",
+        ),
+    ]

@@ -161,6 +161,45 @@ PORTAL = {
     """,
 }
 
+# Rules added through current_app (the project's one app) in a function the factory runs
+# in an app context, and by an extension-like class's method inspect cannot follow.
+HOOKS = {
+    "hooks/__init__.py": """
+        from flask import Flask, current_app
+
+        from hooks.plugin import Plugin
+
+
+        def health():
+            return "ok"
+
+
+        def stats():
+            return "stats"
+
+
+        def register_health():
+            current_app.add_url_rule("/health", view_func=health)
+            current_app.add_url_rule("/stats", view_func=stats, methods=["GET", "POST"])
+
+
+        def create_app():
+            app = Flask(__name__)
+            with app.app_context():
+                register_health()
+            Plugin().init_app(app)
+            return app
+    """,
+    "hooks/plugin.py": """
+        class Plugin:
+            def init_app(self, app):
+                app.add_url_rule("/plugin", view_func=self.view)
+
+            def view(self):
+                return "plugin"
+    """,
+}
+
 EXTENSIONS = {
     "restx_app.py": """
         from flask import Flask
@@ -360,6 +399,22 @@ def test_import_strings_loops_and_class_based_views(runtime: Path, tmp_path: Pat
     [unknown] = report.unknown_routes
     assert "os.environ.get" in unknown.reason and "cannot read statically" in unknown.reason
     assert unknown.evidence.file == "portal/__init__.py"
+
+
+def test_current_app_rules_are_found_and_unfollowed_ones_reported(
+    runtime: Path, tmp_path: Path
+) -> None:
+    root = _written(tmp_path, HOOKS)
+    report = check(runtime, root, "hooks:create_app", tmp_path)
+    routes = {r.rule: set(r.methods) for r in report.routes}
+    assert routes["/health"] == {"GET"} and routes["/stats"] == {"GET", "POST"}
+    assert "/plugin" not in routes
+    [unknown] = report.unknown_routes
+    assert str(unknown.evidence) == "hooks/plugin.py:4"
+    assert unknown.reason == (
+        "app.add_url_rule('/plugin', ...) in init_app(): inspect cannot follow which app "
+        "`app` is when it runs"
+    )
 
 
 @pytest.mark.parametrize(

@@ -320,10 +320,11 @@ def _route_calls(routing: Routing, scope: Scope, body: list[ast.stmt]) -> None:
         method = node.func.attr
         at = module.at(node)
         if method == "add_url_rule" and node.args:
-            view = keyword_of(node, "view_func") or (node.args[2] if len(node.args) > 2 else None)
+            view = _view_of(node)
             # Without a view function the rule only aliases an endpoint served elsewhere.
             if view is None:
                 continue
+            routing.followed.add(id(node))
             rule = string_of(node.args[0], scope.env)
             if rule is None:
                 _unknown(
@@ -377,6 +378,54 @@ def _route_calls(routing: Routing, scope: Scope, body: list[ast.stmt]) -> None:
             app = _resolve(node.args[0], scope, routing)
             if app is not None:
                 routing.registrations.append((target.id, app.id, None))
+
+
+def _view_of(call: ast.Call) -> ast.expr | None:
+    """The view function an ``add_url_rule`` call gives (None: it only aliases an endpoint)."""
+    return keyword_of(call, "view_func") or (call.args[2] if len(call.args) > 2 else None)
+
+
+def _rule_calls(node: ast.AST, function: str) -> Iterator[tuple[ast.Call, str]]:
+    """Every ``add_url_rule`` call with a view under a node, with the function it is in."""
+    for child in ast.iter_child_nodes(node):
+        inner = (
+            child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else function
+        )
+        if (
+            isinstance(child, ast.Call)
+            and isinstance(child.func, ast.Attribute)
+            and child.func.attr == "add_url_rule"
+            and _view_of(child) is not None
+        ):
+            yield child, inner
+        yield from _rule_calls(child, inner)
+
+
+def _unfollowed_rules(routing: Routing, modules: list[Module]) -> None:
+    """add_url_rule calls the reading did not tie to an app (in a method or a nested
+    function, on a parameter no call binds, on current_app in a project of several apps):
+    they may register routes on any app, so each is reported with where and why."""
+    for module in modules:
+        if module.is_test:
+            continue
+        for call, function in _rule_calls(module.tree, ""):
+            if id(call) in routing.followed or not isinstance(call.func, ast.Attribute):
+                continue
+            receiver = ast.unparse(call.func.value)
+            where = f" in {function}()" if function else ""
+            if qualified_name(call.func.value, module.imports) == "flask.current_app":
+                why = f"current_app is whichever of the project's {len(routing.apps)} apps runs it"
+            else:
+                why = f"inspect cannot follow which app `{receiver}` is when it runs"
+            rule = call.args[0] if call.args else keyword_of(call, "rule")
+            shown = ast.unparse(rule) if rule is not None else ""
+            routing.unattached.append(
+                UnknownRoutes(
+                    prefix="/",
+                    reason=f"{receiver}.add_url_rule({shown}, ...){where}: {why}",
+                    evidence=module.at(call),
+                )
+            )
 
 
 def _extension(routing: Routing, scope: Scope, call: ast.Call, constructor: str) -> None:
@@ -485,7 +534,11 @@ def _parameters(
 def read_routing(modules: list[Module]) -> Routing:
     routing = Routing(config=config_literals(modules))
     scopes = _function_scopes(routing, modules)
+    if len(routing.apps) == 1:
+        # flask.current_app is the app itself where a project has one.
+        routing.targets["flask.current_app"] = routing.by_id[next(iter(routing.apps))]
     _parameters(routing, scopes)
     for scope, body, _ in scopes:
         _route_calls(routing, scope, body)
+    _unfollowed_rules(routing, modules)
     return routing

@@ -39,6 +39,11 @@ class Routing:
     constructed: dict[int, Target] = field(default_factory=dict)
     routes: list[tuple[Target, Route]] = field(default_factory=list)
     unknown: list[tuple[Target, UnknownRoutes]] = field(default_factory=list)
+    # Routes that may be registered on any app: add_url_rule where inspect cannot tell on
+    # which (a method, a nested function, a parameter no call binds).
+    unattached: list[UnknownRoutes] = field(default_factory=list)
+    # The add_url_rule calls read as routes of a known target, by node id.
+    followed: set[int] = field(default_factory=set)
     # (what joins, what it joins, the url prefix given there or None for its own)
     registrations: list[tuple[str, str, str | None]] = field(default_factory=list)
     # "module.Class" -> the class and the module defining it
@@ -89,6 +94,7 @@ def unknown_routes_of(routing: Routing, app: FlaskApp) -> tuple[UnknownRoutes, .
     for target, unknown in routing.unknown:
         for prefix in _prefixes(routing, target, app.import_path):
             found.append(unknown.model_copy(update={"prefix": _join(prefix, unknown.prefix)}))
+    found += routing.unattached
     # Routes declared on a blueprint that joins no app as far as inspect can follow: they
     # may be registered in a way it cannot read, so they are named, not dropped.
     joined = {child for child, _, _ in routing.registrations}
