@@ -4,11 +4,17 @@ by the README's one command when they can; the services' own lower bounds instal
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
 import subprocess
+import threading
 import tomllib
+import zipfile
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -292,3 +298,123 @@ def test_services_run_their_tests_on_their_lowest_declared_versions(
         timeout=900,
     )
     run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+
+
+# A package only the app's own index has (a name no public index holds).
+PRIVATE = "acme-s17-ledger-private"
+TOKEN = "s3cr3t-t0ken"  # noqa: S105 - the test's own credential, to be kept out of output
+
+
+def _private_wheel(folder: Path) -> Path:
+    """A minimal pure-Python wheel of PRIVATE 1.0, written here (no build backend)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    module = PRIVATE.replace("-", "_")
+    dist = f"{module}-1.0"
+    wheel = folder / f"{dist}-py3-none-any.whl"
+    files = {
+        f"{module}/__init__.py": "",
+        f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {PRIVATE}\nVersion: 1.0\n",
+        f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    record = "".join(f"{name},,\n" for name in files) + f"{dist}.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, text in {**files, f"{dist}.dist-info/RECORD": record}.items():
+            archive.writestr(name, text)
+    return wheel
+
+
+class _PrivateIndex(SimpleHTTPRequestHandler):
+    """A simple index (PEP 503) that answers only requests carrying its credentials."""
+
+    authorized: list[str]
+
+    def do_GET(self) -> None:
+        expected = "Basic " + base64.b64encode(f"user:{TOKEN}".encode()).decode()
+        if self.headers.get("Authorization") != expected:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="private"')
+            self.end_headers()
+            return
+        self.authorized.append(self.path)
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def private_index(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """A running index of PRIVATE behind basic auth: its URL with credentials, and the
+    paths it served to an authorized client."""
+    root = tmp_path / "index"
+    wheel = _private_wheel(root / "files")
+    page = root / "simple" / PRIVATE / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(f'<a href="../../files/{wheel.name}">{wheel.name}</a>\n')
+    served: list[str] = []
+    handler = type("Handler", (_PrivateIndex,), {"authorized": served})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://user:{TOKEN}@127.0.0.1:{server.server_address[1]}/simple", served
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_find_links_in_the_app_requirements_are_honoured_and_noted(tmp_path: Path) -> None:
+    source = write_files(
+        tmp_path / "api",
+        {"service.py": APP, "requirements.txt": f"--find-links ./wheels\n{PRIVATE}==1.0\n"},
+    )
+    _private_wheel(source / "wheels")
+    code, stdout, stderr = new_legacy(tmp_path / "svc", source)
+    assert code == 0, stderr
+    project = Path(json.loads(stdout)["directory"])
+    declared = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert f"{PRIVATE}==1.0" in declared
+    assert (
+        "note: requirements.txt:1: the app's `--find-links ./wheels` was used to resolve the "
+        "dependencies; the service's install needs it too: set PIP_FIND_LINKS for pip, "
+        "UV_FIND_LINKS for uv and `apistarter update`"
+    ) in stderr
+
+
+def _generated_text(project: Path) -> str:
+    """Every file apistarter wrote (the app's own copy in legacy/ and git's store aside)."""
+    return "".join(
+        path.read_text(errors="replace")
+        for path in project.rglob("*")
+        if path.is_file() and not {"legacy", ".git"} & set(path.relative_to(project).parts)
+    )
+
+
+def test_a_private_index_is_used_and_its_credentials_never_shown_or_written(
+    tmp_path: Path, private_index: tuple[str, list[str]]
+) -> None:
+    url, served = private_index
+    requirements = f"-i https://pypi.org/simple\n--extra-index-url={url}\n{PRIVATE}==1.0\n"
+    source = write_files(tmp_path / "api", {"service.py": APP, "requirements.txt": requirements})
+    inspected = CliRunner().invoke(app, ["inspect", str(source), "--json"])
+    assert inspected.exit_code == 0, inspected.stderr
+    assert TOKEN not in inspected.stdout + inspected.stderr
+    assert "http://***@127.0.0.1" in inspected.stdout
+
+    code, stdout, stderr = new_legacy(tmp_path / "svc", source)
+    assert code == 0, stderr
+    assert any(path.startswith(f"/simple/{PRIVATE}") for path in served)
+    assert TOKEN not in stdout + stderr
+    assert "requirements.txt:2: the app's `--extra-index-url http://***@127.0.0.1:" in stderr
+    assert "set PIP_EXTRA_INDEX_URL for pip, UV_EXTRA_INDEX_URL for uv" in stderr
+    assert "requirements.txt:1: the app's `--index-url https://pypi.org/simple`" in stderr
+    project = Path(json.loads(stdout)["directory"])
+    assert f"{PRIVATE}==1.0" in _generated_text(project)
+    assert TOKEN not in _generated_text(project)
+
+    # A refusal through the same index keeps the credentials out of its message too.
+    files = {"service.py": APP, "requirements.txt": requirements.replace("==1.0", "==2.0")}
+    message = _refused(tmp_path / "refused", files)
+    assert f"{PRIVATE}==2.0 (requirements.txt:3)" in message
+    assert TOKEN not in message

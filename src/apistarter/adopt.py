@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from apistarter.deploy import MigrationDeploy
-from apistarter.inspect import AppDatabase, Command, Dependency, InspectReport
+from apistarter.inspect import AppDatabase, Command, Dependency, IndexOption, InspectReport
 from apistarter.inspect.reader import Reader
 from apistarter.legacy_source import (
     NOT_COPIED,
@@ -32,7 +32,7 @@ from apistarter.legacy_source import (
     git_origin,
     import_history,
 )
-from apistarter.resolve import ResolveError, compile_set, mentioned
+from apistarter.resolve import ResolveError, compile_set, index_note, mentioned
 from apistarter.service_routes import docs_of, service_routes, shadowed
 
 __all__ = ["AdoptError", "Adoption", "adopted_deploy", "adoption", "check_dependencies"]
@@ -66,6 +66,8 @@ class Adoption:
     files: AppFiles
     origin: GitOrigin | None = None
     python_version: str = ""
+    # The app's requirement files' index options: the resolver uses them too.
+    indexes: tuple[IndexOption, ...] = ()
     # One line each for the user: how the dependencies were resolved, when it matters.
     notes: list[str] = field(default_factory=list)
 
@@ -74,7 +76,7 @@ class Adoption:
         dependencies as the README installs them."""
         self.files.copy_into(project / LEGACY_DIR)
         note = check_dependencies(
-            project / "pyproject.toml", self.app_dependencies, self.python_version
+            project / "pyproject.toml", self.app_dependencies, self.python_version, self.indexes
         )
         if note and note not in self.notes:
             self.notes.append(note)
@@ -267,7 +269,9 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
     # An app with a database gets an instance folder: its SQLite file's place by default.
     instance = any(s.kind == "instance-folder" for s in report.state) or bool(report.database)
     dependencies = _main_dependencies(report)
-    app_set = _app_set(dependencies, _undeclared_extensions(report, dependencies), python_version)
+    app_set = _app_set(
+        dependencies, _undeclared_extensions(report, dependencies), python_version, report.indexes
+    )
     # Only names a shell or a .env file can set: any other would not stay one line there.
     env = [
         s
@@ -356,7 +360,11 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         files=app_files(root),
         origin=origin,
         python_version=python_version,
-        notes=[app_set.note] if app_set.note else [],
+        indexes=report.indexes,
+        notes=[
+            *(index_note(i.option, i.shown, str(i.evidence)) for i in report.indexes),
+            *([app_set.note] if app_set.note else []),
+        ],
     )
 
 
@@ -394,7 +402,10 @@ class _AppSet:
 
 
 def _app_set(
-    dependencies: Iterable[Dependency], undeclared: Iterable[str], python_version: str
+    dependencies: Iterable[Dependency],
+    undeclared: Iterable[str],
+    python_version: str,
+    indexes: Iterable[IndexOption],
 ) -> _AppSet:
     """The app's requirements, its undeclared extensions, and its constraints (a -c file's,
     pip-compile's pins) for the packages the app's own set installs: written into the
@@ -407,7 +418,10 @@ def _app_set(
         return _AppSet(tuple(undeclared), "")
     try:
         resolved = compile_set(
-            python_version, requirements=[*requirements, *undeclared], constraints=constraints
+            python_version,
+            requirements=[*requirements, *undeclared],
+            constraints=constraints,
+            indexes=_pairs(indexes),
         )
     except ResolveError as error:
         texts = mentioned(str(error), [d.requirement for d in dependencies])
@@ -441,14 +455,25 @@ def _too_old(app: Requirement, service: Requirement) -> Version | None:
     return max(Version(s.version) for s in service.specifier)
 
 
+def _pairs(indexes: Iterable[IndexOption]) -> list[tuple[str, str]]:
+    return [(i.option, i.value) for i in indexes]
+
+
 def check_dependencies(
-    pyproject: Path, app_dependencies: Iterable[Dependency], python_version: str
+    pyproject: Path,
+    app_dependencies: Iterable[Dependency],
+    python_version: str,
+    indexes: Iterable[IndexOption] = (),
 ) -> str:
     """Resolve the service's dependencies with the app's, as `pip install -e '.[dev]'`
-    installs them; a note when resolved offline. Refused in one line naming both sides."""
+    installs them (with the app's index options); a note when resolved offline. Refused in
+    one line naming both sides."""
     app = list(app_dependencies)
     try:
-        return compile_set(python_version, pyproject=pyproject, extras=["dev"]).note
+        resolution = compile_set(
+            python_version, pyproject=pyproject, extras=["dev"], indexes=_pairs(indexes)
+        )
+        return resolution.note
     except ResolveError as error:
         reason = str(error)
         project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]

@@ -25,7 +25,17 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
-__all__ = ["Resolution", "ResolveError", "compile_set", "mentioned", "pins_of", "uv_binary"]
+__all__ = [
+    "INDEX_OPTIONS",
+    "Resolution",
+    "ResolveError",
+    "compile_set",
+    "index_note",
+    "masked",
+    "mentioned",
+    "pins_of",
+    "uv_binary",
+]
 
 # Resolving is a second or two with the index reachable; a hung index must not hang `new`.
 RESOLVE_TIMEOUT_S = 120
@@ -44,6 +54,34 @@ OFFLINE_NOTE = (
     "the package index could not be reached: the dependencies were resolved offline, "
     "from uv's local cache"
 )
+
+# A requirement file's index options (pip's long names): uv's flag for each, and the
+# variables pip and uv read it from, which the service's install and `update` need set.
+INDEX_OPTIONS = {
+    "--index-url": ("--index-url", "PIP_INDEX_URL", "UV_INDEX_URL"),
+    "--extra-index-url": ("--extra-index-url", "PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL"),
+    "--find-links": ("--find-links", "PIP_FIND_LINKS", "UV_FIND_LINKS"),
+    "--trusted-host": ("--allow-insecure-host", "PIP_TRUSTED_HOST", "UV_INSECURE_HOST"),
+    "--no-index": ("--no-index", "PIP_NO_INDEX", "UV_NO_INDEX"),
+}
+# The user (and password, or token) of a URL: https://user:secret@host/...
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def masked(text: str) -> str:
+    """``text`` with the credentials of every URL in it replaced by ``***``."""
+    return _CREDENTIALS.sub("***@", text)
+
+
+def index_note(option: str, shown: str, where: str) -> str:
+    """The note telling that an app's index option was used to resolve, and where the
+    service's install needs it too (``shown`` has its credentials masked)."""
+    _, pip, uv = INDEX_OPTIONS[option]
+    given = f"{option} {shown}".strip()
+    return (
+        f"{where}: the app's `{given}` was used to resolve the dependencies; the service's "
+        f"install needs it too: set {pip} for pip, {uv} for uv and `apistarter update`"
+    )
 
 
 class ResolveError(ValueError):
@@ -100,6 +138,21 @@ def mentioned(reason: str, requirements: Iterable[str]) -> list[str]:
     return [text for text in requirements if canonicalize_name(Requirement(text).name) in words]
 
 
+def _index_arguments(indexes: Sequence[tuple[str, str]]) -> list[str]:
+    """uv's flags for a requirement file's index options; with extra indexes, the best
+    version from any of them, as pip chooses (uv's default takes the first index's)."""
+    arguments: list[str] = []
+    last_index = max((i for i, (o, _) in enumerate(indexes) if o == "--index-url"), default=-1)
+    for number, (option, value) in enumerate(indexes):
+        if option == "--index-url" and number != last_index:
+            continue  # pip uses the last one
+        flag = INDEX_OPTIONS[option][0]
+        arguments += [flag] if option == "--no-index" else [flag, value]
+    if any(option == "--extra-index-url" for option, _ in indexes):
+        arguments += ["--index-strategy", "unsafe-best-match"]
+    return arguments
+
+
 def _run(arguments: Sequence[str], cwd: Path, offline: bool) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -136,13 +189,15 @@ def compile_set(
     constraints: Sequence[str] = (),
     pyproject: Path | None = None,
     extras: Sequence[str] = (),
+    indexes: Sequence[tuple[str, str]] = (),
 ) -> Resolution:
     """Resolve ``requirements`` (and a pyproject's dependencies with ``extras``) under
-    ``constraints`` for ``python_version``; offline from the cache when the index cannot
-    be reached. Raises ResolveError with uv's reason when there is no solution."""
+    ``constraints`` for ``python_version``, from the index (or with the index options,
+    pip's long names, given); offline from the cache when the index cannot be reached.
+    Raises ResolveError with uv's reason when there is no solution, credentials masked."""
     with tempfile.TemporaryDirectory(prefix="apistarter-resolve-") as scratch:
         work = Path(scratch)
-        arguments = ["--python-version", python_version]
+        arguments = ["--python-version", python_version, *_index_arguments(indexes)]
         if pyproject is not None:
             arguments += [str(pyproject.resolve()), *(f"--extra={extra}" for extra in extras)]
         if requirements or pyproject is None:
@@ -159,10 +214,10 @@ def compile_set(
             if result.returncode != 0 and any(m in result.stderr for m in _NOT_CACHED):
                 raise ResolveError(
                     "the package index could not be reached and uv's local cache lacks what "
-                    f"the dependencies need ({cause(result.stderr)}); run the command again "
-                    "where the index is reachable"
+                    f"the dependencies need ({masked(cause(result.stderr))}); run the command "
+                    "again where the index is reachable"
                 )
     if result.returncode != 0:
         offline = " (resolved offline, from uv's cache)" if note else ""
-        raise ResolveError(cause(result.stderr) + offline)
+        raise ResolveError(masked(cause(result.stderr)) + offline)
     return Resolution(pins_of(result.stdout), note)

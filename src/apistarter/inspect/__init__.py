@@ -40,6 +40,7 @@ from apistarter.inspect.report import (
     Finding,
     Fixture,
     FlaskApp,
+    IndexOption,
     InspectError,
     InspectReport,
     Route,
@@ -66,6 +67,7 @@ __all__ = [
     "Finding",
     "Fixture",
     "FlaskApp",
+    "IndexOption",
     "InspectError",
     "InspectReport",
     "Route",
@@ -121,7 +123,7 @@ def inspect_project(path: Path, app: str | None = None) -> InspectReport:
     else:
         chosen = apps[0]
     code = [m for m in modules if not m.is_test]
-    dependencies, python, packaging_skipped = packaging_of(reader)
+    dependencies, indexes, python, packaging_skipped = packaging_of(reader)
     return InspectReport(
         root=str(root),
         app=chosen,
@@ -131,6 +133,7 @@ def inspect_project(path: Path, app: str | None = None) -> InspectReport:
             (use for m in code for use in blocking_uses(m)), lambda u: (u.dep, u.module)
         ),
         dependencies=tuple(dependencies),
+        indexes=tuple(indexes),
         requires_python=python[0] if python else None,
         requires_python_evidence=python[1] if python else None,
         # What the code reads first; then what its example environment file documents.

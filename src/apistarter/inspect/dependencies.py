@@ -12,8 +12,9 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 from apistarter.inspect.reader import Reader
-from apistarter.inspect.report import Dependency, Evidence
+from apistarter.inspect.report import Dependency, Evidence, IndexOption
 from apistarter.inspect.source import text_of
+from apistarter.resolve import INDEX_OPTIONS, masked
 
 _REQUIREMENT_FILES = ("requirements*.txt", "requirements/*.txt")
 
@@ -35,10 +36,11 @@ def _dependency(text: str, group: str, file: str, line: int) -> Dependency | Non
 
 def packaging_of(
     reader: Reader,
-) -> tuple[list[Dependency], tuple[str, Evidence] | None, list[str]]:
-    """Requirements and the Python constraint from pyproject.toml, setup.cfg, setup.py and
-    requirements files."""
+) -> tuple[list[Dependency], list[IndexOption], tuple[str, Evidence] | None, list[str]]:
+    """Requirements, the requirement files' index options and the Python constraint from
+    pyproject.toml, setup.cfg, setup.py and requirements files."""
     dependencies: list[Dependency] = []
+    indexes: list[IndexOption] = []
     python: tuple[str, Evidence] | None = None
     skipped: list[str] = []
 
@@ -89,15 +91,19 @@ def packaging_of(
         if path.resolve() in seen:
             continue  # already read through another file's -r: its entries are there
         group = path.stem.removeprefix("requirements").strip("-_.") or "main"
-        chain = _RequirementChain(reader, _MAIN_GROUPS.get(group, group), seen, skipped)
+        chain = _RequirementChain(reader, _MAIN_GROUPS.get(group, group), seen, skipped, indexes)
         dependencies.extend(chain.read(path, via=(), constraint=False, stack=()))
-    return dependencies, python, skipped
+    return dependencies, indexes, python, skipped
 
 
 # requirements/base.txt, prod.txt and the like are what the app runs with.
 _MAIN_GROUPS = {name: "main" for name in ("base", "common", "prod", "production", "main")}
 # Options that name another file: -r adds its requirements, -c its constraints.
 _INCLUDES = {"-r": False, "--requirement": False, "-c": True, "--constraint": True}
+# pip's short names for the index options.
+_SHORT = {"-i": "--index-url", "-f": "--find-links"}
+# An option line: `--name value`, `--name=value`, `-i value` or `-ivalue`.
+_OPTION = re.compile(r"(--[a-z-]+|-[a-zA-Z])(?:\s*=\s*|\s+)?(.*)")
 # A pip-compile annotation: the packages (or -r files) a pin is there for.
 _VIA = re.compile(r"^\s*via\b(.*)")
 
@@ -142,11 +148,19 @@ def _transitive(comment: str) -> bool:
 class _RequirementChain:
     """Reads one requirement file and the files its -r/-c lines name, inside the app."""
 
-    def __init__(self, reader: Reader, group: str, seen: set[Path], skipped: list[str]) -> None:
+    def __init__(
+        self,
+        reader: Reader,
+        group: str,
+        seen: set[Path],
+        skipped: list[str],
+        indexes: list[IndexOption],
+    ) -> None:
         self.reader = reader
         self.group = group
         self.seen = seen
         self.skipped = skipped
+        self.indexes = indexes
 
     def read(
         self, path: Path, via: tuple[Evidence, ...], constraint: bool, stack: tuple[Path, ...]
@@ -171,7 +185,8 @@ class _RequirementChain:
                     )
                 continue
             if entry.startswith("-"):
-                continue  # -e, --index-url and other options: not requirements
+                self._index_option(path, entry, Evidence(file=file, line=number))
+                continue  # -e and other options: not requirements
             requirement = entry.split(" --")[0].strip()  # --hash and per-line options
             dependency = _dependency(requirement, self.group, file, number)
             if dependency is not None:
@@ -181,6 +196,23 @@ class _RequirementChain:
                     )
                 )
         return found
+
+    def _index_option(self, path: Path, entry: str, here: Evidence) -> None:
+        """Record an index option line (--index-url, --find-links, ...), if it is one."""
+        found = _OPTION.fullmatch(entry)
+        if found is None:
+            return
+        option = _SHORT.get(found.group(1), found.group(1))
+        if option not in INDEX_OPTIONS:
+            return
+        value = found.group(2).strip()
+        if option == "--find-links" and value and "://" not in value:
+            value = str((path.parent / value).resolve())  # pip reads it from the file's folder
+        self.indexes.append(
+            IndexOption(
+                option=option, value=value, shown=masked(found.group(2).strip()), evidence=here
+            )
+        )
 
     def _included(
         self, path: Path, target: str, here: Evidence, stack: tuple[Path, ...]

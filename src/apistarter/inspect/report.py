@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from apistarter.questions import BlockingDep
 
@@ -83,6 +83,18 @@ class Dependency(Finding):
     def where(self) -> str:
         """``file:line``, then the lines that included that file."""
         return " via ".join(str(e) for e in (self.evidence, *reversed(self.via)))
+
+
+class IndexOption(Finding):
+    """Where a requirement file tells pip to look for packages: ``--index-url``,
+    ``--extra-index-url``, ``--find-links``, ``--trusted-host`` or ``--no-index``."""
+
+    option: str
+    # Credentials included (a --find-links folder made absolute from the requirement
+    # file's own, as pip reads it): handed to the resolver only, never shown, printed or
+    # written, so left out of the report's dump; ``shown`` is as written, credentials masked.
+    value: str = Field(default="", repr=False, exclude=True)
+    shown: str = ""
 
 
 SettingKind = Literal["config", "env", "env-prefix", "config-file"]
@@ -176,6 +188,8 @@ class InspectReport(BaseModel):
     unknown_routes: tuple[UnknownRoutes, ...]
     blocking: tuple[BlockingUse, ...]
     dependencies: tuple[Dependency, ...]
+    # The requirement files' index options, in the order pip reads them.
+    indexes: tuple[IndexOption, ...] = ()
     requires_python: str | None
     requires_python_evidence: Evidence | None
     settings: tuple[Setting, ...]
