@@ -418,3 +418,74 @@ def test_a_private_index_is_used_and_its_credentials_never_shown_or_written(
     message = _refused(tmp_path / "refused", files)
     assert f"{PRIVATE}==2.0 (requirements.txt:3)" in message
     assert TOKEN not in message
+
+
+# An app whose own tests need what only its dev requirements install.
+DEV_APP = {
+    "service.py": APP,
+    "tests/test_service.py": (
+        "import freezegun\n\nfrom service import app\n\n\n"
+        "@freezegun.freeze_time('2024-03-01')\ndef test_when():\n"
+        "    assert app.test_client().get('/api/when').get_json()['year'] == 2024\n"
+    ),
+    "requirements.txt": (
+        "flask>=2.2\npython-dateutil>=2.8\nhumanize>=4\nmarshmallow>=3\ntabulate>=0.9\npyyaml>=6\n"
+    ),
+    "requirements-dev.txt": "-r requirements.txt\nfreezegun==1.5.1\n",
+    # pip-compile output of a test file: its pins, and the packages they bring.
+    "requirements/test.txt": "pytest-timeout==2.3.1  # via -r test.in\n",
+}
+
+
+def test_dev_requirement_files_are_merged_into_the_dev_extra(tmp_path: Path) -> None:
+    source = write_files(
+        tmp_path / "api", {**DEV_APP, "dev-requirements.txt": "pytest-randomly==3.15.0\n"}
+    )
+    report = inspect_project(source)
+    # requirements.txt read again through requirements-dev.txt's -r aside.
+    groups = {d.evidence.file: d.group for d in report.dependencies if not d.via}
+    assert groups == {
+        "requirements.txt": "main",
+        "requirements-dev.txt": "dev",
+        "requirements/test.txt": "dev",
+        "dev-requirements.txt": "dev",
+    }
+    code, stdout, stderr = new_legacy(tmp_path / "svc", source)
+    assert code == 0, stderr
+    project = Path(json.loads(stdout)["directory"])
+    declared = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    dev = declared["optional-dependencies"]["dev"]
+    assert {"freezegun==1.5.1", "pytest-randomly==3.15.0", "pytest-timeout==2.3.1"} <= set(dev)
+    # What requirements.txt declares is the service's, once; nothing of the tests' is.
+    assert "flask>=2.2" not in dev and "flask>=2.2" in declared["dependencies"]
+    assert not {"freezegun", "pytest-randomly", "pytest-timeout"} & set(
+        _names(declared["dependencies"])
+    )
+
+
+def test_a_dev_requirement_the_service_cannot_hold_is_refused_naming_its_file(
+    tmp_path: Path,
+) -> None:
+    message = _refused(
+        tmp_path, {**DEV_APP, "requirements-dev.txt": "-r requirements.txt\npydantic<2\n"}
+    )
+    assert (
+        "dependency conflict: the app's pydantic<2 (requirements-dev.txt:2) and the service's "
+        "pydantic>=2.7 (its pyproject.toml) cannot all hold"
+    ) in message
+
+
+@pytest.mark.slow
+def test_the_apps_own_tests_get_their_dev_requirements_from_the_readme_install(
+    tmp_path: Path,
+) -> None:
+    source = write_files(tmp_path / "api", DEV_APP)
+    code, stdout, stderr = new_legacy(tmp_path / "svc", source)
+    assert code == 0, stderr
+    project = Path(json.loads(stdout)["directory"])
+    readme = (project / "README.md").read_text()
+    install = next(line for line in readme.splitlines() if "pip install -e '.[dev]'" in line)
+    subprocess.run(["bash", "-c", install], cwd=project, check=True, timeout=900)
+    python = str(project / ".venv" / "bin" / "python")
+    # The service's tests, the app's own suite through the service among them.
+    run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, timeout=600)

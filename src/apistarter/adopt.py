@@ -244,6 +244,13 @@ def _main_dependencies(report: InspectReport) -> tuple[Dependency, ...]:
     return tuple(d for d in report.dependencies if d.group == "main")
 
 
+def _dev_dependencies(report: InspectReport) -> tuple[Dependency, ...]:
+    """The app's development and test requirements the main ones do not already hold (a
+    dev file's -r of requirements.txt reads those again)."""
+    main = {d.requirement for d in report.dependencies if d.group == "main"}
+    return tuple(d for d in report.dependencies if d.group == "dev" and d.requirement not in main)
+
+
 def _undeclared_extensions(report: InspectReport, declared: Iterable[Dependency]) -> list[str]:
     """Extensions the code imports but no packaging file declares (a script, not a package)."""
     names = {canonicalize_name(Requirement(d.requirement).name) for d in declared}
@@ -269,9 +276,10 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
     # An app with a database gets an instance folder: its SQLite file's place by default.
     instance = any(s.kind == "instance-folder" for s in report.state) or bool(report.database)
     dependencies = _main_dependencies(report)
-    app_set = _app_set(
-        dependencies, _undeclared_extensions(report, dependencies), python_version, report.indexes
-    )
+    undeclared = _undeclared_extensions(report, dependencies)
+    app_set = _app_set(dependencies, undeclared, python_version, report.indexes)
+    dev = _dev_dependencies(report)
+    dev_set = _dev_set(dependencies, dev, undeclared, app_set, python_version, report.indexes)
     # Only names a shell or a .env file can set: any other would not stay one line there.
     env = [
         s
@@ -307,6 +315,8 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
             {f"{LEGACY_DIR}/{path}".rpartition("/")[0] for path in report.packages}
         ),
         "dependencies": list(app_set.written),
+        # Its development and test requirements: the service's dev extra, for its tests.
+        "dev_dependencies": list(dev_set.written),
         "environment": [
             {"name": s.name, "secret": s.secret, "where": str(s.evidence)} for s in env
         ],
@@ -356,14 +366,14 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
     return Adoption(
         source=root,
         data=data,
-        app_dependencies=dependencies,
+        app_dependencies=(*dependencies, *dev),
         files=app_files(root),
         origin=origin,
         python_version=python_version,
         indexes=report.indexes,
         notes=[
             *(index_note(i.option, i.shown, str(i.evidence)) for i in report.indexes),
-            *([app_set.note] if app_set.note else []),
+            *dict.fromkeys(n for n in (app_set.note, dev_set.note) if n),
         ],
     )
 
@@ -399,6 +409,35 @@ class _AppSet:
 
     written: tuple[str, ...]
     note: str
+    # The packages the set installs (canonical names).
+    installs: frozenset[str] = frozenset()
+
+
+def _dev_set(
+    main: Iterable[Dependency],
+    dev: Iterable[Dependency],
+    undeclared: Iterable[str],
+    app_set: _AppSet,
+    python_version: str,
+    indexes: Iterable[IndexOption],
+) -> _AppSet:
+    """The app's dev and test requirements, resolved with its main ones, and the
+    constraints for what only they install: the service's dev extra."""
+    main, dev = list(main), list(dev)
+    if not dev:
+        return _AppSet((), "")
+    both = _app_set([*main, *dev], undeclared, python_version, indexes)
+    requirements = {d.requirement for d in dev if not d.constraint}
+    written = [
+        text
+        for text in both.written
+        if text in requirements
+        or (
+            text not in app_set.written
+            and canonicalize_name(Requirement(text).name) not in app_set.installs
+        )
+    ]
+    return _AppSet(tuple(written), both.note, both.installs)
 
 
 def _app_set(
@@ -434,7 +473,8 @@ def _app_set(
     installed = [
         text for text in constraints if canonicalize_name(Requirement(text).name) in resolved.pins
     ]
-    return _AppSet(tuple(dict.fromkeys([*requirements, *undeclared, *installed])), resolved.note)
+    written = tuple(dict.fromkeys([*requirements, *undeclared, *installed]))
+    return _AppSet(written, resolved.note, frozenset(resolved.pins))
 
 
 # Why the hybrid cannot mount an older version of these (the floors are in its pyproject).

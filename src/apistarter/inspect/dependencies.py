@@ -16,7 +16,12 @@ from apistarter.inspect.report import Dependency, Evidence, IndexOption
 from apistarter.inspect.source import text_of
 from apistarter.resolve import INDEX_OPTIONS, masked
 
-_REQUIREMENT_FILES = ("requirements*.txt", "requirements/*.txt")
+_REQUIREMENT_FILES = (
+    "requirements*.txt",
+    "requirements/*.txt",
+    "*-requirements.txt",
+    "*_requirements.txt",
+)
 
 
 def _line_of(lines: list[str], text: str) -> int:
@@ -61,7 +66,9 @@ def packaging_of(
             project = {}
         add(project.get("dependencies", []), "main", "pyproject.toml", lines)
         for extra, texts in project.get("optional-dependencies", {}).items():
-            add(texts, extra, "pyproject.toml", lines)
+            add(texts, group_of(extra), "pyproject.toml", lines)
+        for name, entries in _dependency_groups(text).items():
+            add(entries, group_of(name), "pyproject.toml", lines)
         if isinstance(project.get("requires-python"), str):
             constraint = project["requires-python"]
             python = (
@@ -90,14 +97,41 @@ def packaging_of(
     for path in _requirement_files(root):
         if path.resolve() in seen:
             continue  # already read through another file's -r: its entries are there
-        group = path.stem.removeprefix("requirements").strip("-_.") or "main"
-        chain = _RequirementChain(reader, _MAIN_GROUPS.get(group, group), seen, skipped, indexes)
+        chain = _RequirementChain(reader, _file_group(path), seen, skipped, indexes)
         dependencies.extend(chain.read(path, via=(), constraint=False, stack=()))
     return dependencies, indexes, python, skipped
 
 
-# requirements/base.txt, prod.txt and the like are what the app runs with.
-_MAIN_GROUPS = {name: "main" for name in ("base", "common", "prod", "production", "main")}
+# requirements/base.txt, prod.txt and the like are what the app runs with; dev and test
+# files (requirements-dev.txt, dev-requirements.txt, requirements/test.txt, a `test`
+# extra) what its development and tests need.
+_GROUPS = {
+    **{name: "main" for name in ("", "base", "common", "prod", "production", "main")},
+    **{name: "dev" for name in ("dev", "develop", "development", "test", "tests", "testing")},
+}
+
+
+def group_of(name: str) -> str:
+    """The group of a requirement file's or an extra's name: main, dev, or the name."""
+    return _GROUPS.get(name.lower(), name)
+
+
+def _dependency_groups(text: str) -> dict[str, list[str]]:
+    """A pyproject's [dependency-groups] (PEP 735): each group's requirement strings (an
+    {include-group = ...} entry names another group, read there)."""
+    try:
+        groups = tomllib.loads(text).get("dependency-groups", {})
+    except tomllib.TOMLDecodeError:
+        return {}  # already reported with [project]
+    if not isinstance(groups, dict):
+        return {}
+    return {
+        str(name): [entry for entry in entries if isinstance(entry, str)]
+        for name, entries in groups.items()
+        if isinstance(entries, list)
+    }
+
+
 # Options that name another file: -r adds its requirements, -c its constraints.
 _INCLUDES = {"-r": False, "--requirement": False, "-c": True, "--constraint": True}
 # pip's short names for the index options.
@@ -108,10 +142,16 @@ _OPTION = re.compile(r"(--[a-z-]+|-[a-zA-Z])(?:\s*=\s*|\s+)?(.*)")
 _VIA = re.compile(r"^\s*via\b(.*)")
 
 
+def _file_group(path: Path) -> str:
+    return group_of(path.stem.replace("requirements", "", 1).strip("-_."))
+
+
 def _requirement_files(root: Path) -> list[Path]:
-    """The requirement files at the app's root and in requirements/, requirements.txt first."""
+    """The requirement files at the app's root and in requirements/: requirements.txt,
+    then the other main files, then the rest (a dev file's -r of a main file then finds
+    that file read, as main)."""
     found = sorted({p for pattern in _REQUIREMENT_FILES for p in root.glob(pattern)})
-    return sorted(found, key=lambda p: p != root / "requirements.txt")
+    return sorted(found, key=lambda p: (p != root / "requirements.txt", _file_group(p) != "main"))
 
 
 def _logical_lines(text: str) -> list[tuple[int, str, str]]:
@@ -208,11 +248,11 @@ class _RequirementChain:
         value = found.group(2).strip()
         if option == "--find-links" and value and "://" not in value:
             value = str((path.parent / value).resolve())  # pip reads it from the file's folder
-        self.indexes.append(
-            IndexOption(
-                option=option, value=value, shown=masked(found.group(2).strip()), evidence=here
-            )
+        index = IndexOption(
+            option=option, value=value, shown=masked(found.group(2).strip()), evidence=here
         )
+        if index not in self.indexes:  # a file read again through another file's -r
+            self.indexes.append(index)
 
     def _included(
         self, path: Path, target: str, here: Evidence, stack: tuple[Path, ...]
