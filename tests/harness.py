@@ -88,6 +88,12 @@ def render_previous(destination: Path, framework: Framework = "fastapi") -> Path
     return destination
 
 
+def markdown_text(markdown: str) -> str:
+    """Generated Markdown as its reader sees the text: the backslashes escaping an adopted
+    app's strings (templates/_shared/markdown.jinja) taken out, as Markdown does."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
 def unrendered_lines(root: Path) -> list[str]:
     """Lines that still hold Jinja syntax (GitHub's `${{ }}` expressions are fine)."""
     found = []

@@ -140,7 +140,7 @@ def test_flaskr_adoption_records_what_inspect_found(flaskr_service: Path) -> Non
     assert (project / "legacy" / "tests" / "conftest.py").is_file()
     adr = (project / "docs" / "decisions" / "0001-web-framework.md").read_text()
     assert "- route `GET,POST /auth/login` (flaskr/auth.py:" in adr
-    assert "blocking library `sqlite3` (file-io), flaskr/db.py:1" in adr
+    assert "blocking library sqlite3 (file-io), flaskr/db.py:1" in adr
     assert "The measured problem: saturated-workers." in adr
     env = (project / ".env.example").read_text()
     assert "# APP_SECRET_KEY=" in env and "APP_LEGACY_INSTANCE_PATH=instance" in env

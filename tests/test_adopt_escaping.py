@@ -14,6 +14,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 
 from tests.flask_examples import new_legacy, write_files
 
@@ -102,3 +103,83 @@ def test_hostile_app_strings_stay_data_in_every_generated_file(text: str) -> Non
         project = Path(json.loads(stdout)["directory"])
         _check_generated(project)
         assert not (project / "escaped").exists()
+
+
+# What breaks out of a Markdown code span, table cell, list item or heading, or becomes
+# HTML or a link there.
+_MARKDOWN_PIECES = [
+    "`",
+    "``",
+    "|",
+    "<b>x</b>",
+    "<",
+    ">",
+    "*",
+    "_",
+    "[a](http://e.x)",
+    "![i](j)",
+    "<http://e.x>",
+    "\n",
+    "\r",
+    "\n# h\n",
+    "\n- l",
+    "- ",
+    "# ",
+    "1. ",
+    "&lt;",
+    "\\",
+    " ",
+    "a",
+    "~~",
+    "$",
+]
+markdown_hostile = st.lists(st.sampled_from(_MARKDOWN_PIECES), min_size=1, max_size=10).map("".join)
+_MARKDOWN = MarkdownIt("commonmark").enable("table")
+
+
+def _harmless(text: str) -> str:
+    """``text`` with every character Markdown could read as markup replaced by ``%``; the
+    characters a command name or a path may hold kept, so the app has the same findings."""
+    return re.sub(r"[^A-Za-z0-9_.:/-]", "%", text)
+
+
+def _structure(markdown: str) -> list[tuple[str, str, int, tuple[str, ...]]]:
+    """The parsed document's blocks, each inline one with the kinds of its parts (runs of
+    text as one): what a value that stays data never changes."""
+    shape: list[tuple[str, str, int, tuple[str, ...]]] = []
+    for token in _MARKDOWN.parse(markdown):
+        kinds: list[str] = []
+        for child in token.children or []:
+            if not (child.type == "text" and kinds and kinds[-1] == "text"):
+                kinds.append(child.type)
+        shape.append((token.type, token.tag, token.nesting, tuple(kinds)))
+    return shape
+
+
+def _markdown_of(work: Path, text: str) -> dict[str, str]:
+    """The Markdown files `new --legacy` writes for an app carrying ``text`` in its route
+    rule, command name, variable name and folder's name."""
+    source = write_files(work / ("api" + text.replace("/", "")), {"service.py": _app(text)})
+    code, stdout, stderr = new_legacy(work / "svc", source)
+    assert code == 0, stderr
+    project = Path(json.loads(stdout)["directory"])
+    return {
+        str(path.relative_to(project)): path.read_text(encoding="utf-8")
+        for path in sorted(project.rglob("*.md"))
+        if not {"legacy", ".git"} & set(path.relative_to(project).parts)
+    }
+
+
+@pytest.mark.slow
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=markdown_hostile)
+@example(text="`<b>x</b>|\n# h\n- l [a](http://e.x)")
+@example(text="\\`` | *")
+def test_hostile_app_strings_keep_the_markdown_structure(text: str) -> None:
+    with tempfile.TemporaryDirectory() as hostile, tempfile.TemporaryDirectory() as harmless:
+        rendered = _markdown_of(Path(hostile), text)
+        expected = _markdown_of(Path(harmless), _harmless(text))
+    assert rendered.keys() == expected.keys()
+    for name, markdown in rendered.items():
+        # Same blocks, same inline parts: no HTML, link or image more than the template's.
+        assert _structure(markdown) == _structure(expected[name]), name

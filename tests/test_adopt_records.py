@@ -15,14 +15,14 @@ from apistarter.cli import app
 from apistarter.inspect import inspect_project
 from apistarter.service_routes import SERVICE_ROUTES, docs_of, service_routes
 from tests.flask_examples import FLASK, PYTHON, new_legacy, sdist, write_files
-from tests.harness import BIN, run, tree_state
+from tests.harness import BIN, markdown_text, run, tree_state
 from tests.test_adopt_state import SHADOWING_APP
 
 APIFLASK = "apiflask==3.1.2"
 
 
 def _adr(project: Path) -> str:
-    return (project / "docs" / "decisions" / "0001-web-framework.md").read_text()
+    return markdown_text((project / "docs" / "decisions" / "0001-web-framework.md").read_text())
 
 
 def test_an_app_with_its_own_docs_keeps_them_and_the_services_move(

@@ -22,6 +22,7 @@ from tests.harness import (
     free_port,
     git,
     http_request,
+    markdown_text,
     run,
     serve,
     service_env,
@@ -128,7 +129,7 @@ def test_app_routes_the_service_answers_first_are_reported(tmp_path: Path) -> No
     assert "; ".join(shadowed) in stderr
     assert "APP_LEGACY_PREFIX=/legacy" in stderr
     assert "/about" not in stderr.partition("warning:")[2]
-    adr = (project / "docs" / "decisions" / "0001-web-framework.md").read_text()
+    adr = markdown_text((project / "docs" / "decisions" / "0001-web-framework.md").read_text())
     assert "".join(f"- {line}\n" for line in shadowed) in adr
 
     # The service takes exactly the paths the report was computed from, whatever the method.

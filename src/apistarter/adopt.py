@@ -352,7 +352,7 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
             f"under {u.prefix}: {u.reason} ({u.evidence})" for u in report.unknown_routes
         ],
         "findings": [
-            *(f"blocking library `{b.module}` ({b.dep}), {b.evidence}" for b in report.blocking),
+            *(f"blocking library {b.module} ({b.dep}), {b.evidence}" for b in report.blocking),
             *(f"{s.kind} {s.detail}, {s.evidence}" for s in report.state),
             *(f"{e.name}: {e.why}, {e.evidence}" for e in report.extensions),
             *(_database_findings(report.database) if report.database else []),
