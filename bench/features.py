@@ -12,6 +12,8 @@ five variants that add the service's features one at a time:
   full        plus the Prometheus metrics: the service as it runs by default (a service
               whose plan has several workers writes them to files, as its server has it)
   caller id   the full service, the request bringing its own X-Request-ID
+  api key     the full service with APP_AUTH_READS=true, the request sending an
+              X-API-Key (the service is rendered with auth=api-key and two keys)
 
 Each row of the table is the difference of two variants' CPU time per request (each
 variant's fastest of the rounds, which take turns), so the figures are what a feature
@@ -70,6 +72,11 @@ FEATURES = (
         "Flask: to files, both workers' sum)",
         lambda t: t["full"] - t["full_no_metrics"],
     ),
+    Feature(
+        "API key check (auth=api-key, reads protected: X-API-Key against two keys, "
+        "constant-time, its id in the log line)",
+        lambda t: t["full_api_key"] - t["full"],
+    ),
     Feature("Generated service, in total", lambda t: t["full"]),
     Feature("Added by the service over its twin", lambda t: t["full"] - t["twin"]),
 )
@@ -88,7 +95,7 @@ def measure(workspace: Workspace, seconds: int) -> list[FeatureResult]:
     for row in SATURATION_ROWS:
         if row.key not in COLUMNS or row.framework not in frameworks:
             continue
-        service = workspace.generated(row.framework, row.render_answers())
+        service = workspace.generated(row.framework, {**row.render_answers(), "auth": "api-key"})
         (entry,) = service.project.glob(f"src/*/{ENTRY_MODULE}")
         twin = workspace.root / f"features-twin-{row.twin}.py"
         twin.write_text(BARE_SOURCES[row.twin])
@@ -101,6 +108,7 @@ def measure(workspace: Workspace, seconds: int) -> list[FeatureResult]:
             "metrics_dir": str(workspace.root / f"features-metrics-{row.key}")
             if (entry.parent / "metrics_files.py").exists()
             else "",
+            "api_key": "bench-key-0123456789abcdef",
             "requests": REQUESTS_PER_ROUND,
             "rounds": max(3, round(seconds * ROUNDS_PER_SECOND)),
         }

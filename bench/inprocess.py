@@ -114,6 +114,9 @@ def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
         # prometheus_client is imported, which picks its mode then.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = spec["metrics_dir"]
         Path(spec["metrics_dir"]).mkdir(parents=True, exist_ok=True)
+    # The service is rendered with auth=api-key: its settings need keys. Reads stay public
+    # (the demo route's check only reads the setting) except in the "full_api_key" variant.
+    os.environ["APP_API_KEYS"] = json.dumps([spec["api_key"], "other-key-0123456789abcdef"])
     package = spec["package"]
     app_module = importlib.import_module(f"{package}.app")
     settings_module = importlib.import_module(f"{package}.settings")
@@ -121,8 +124,10 @@ def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
     metrics = importlib.import_module(f"{package}.metrics")
     asgi = spec["framework"] != "flask"
 
-    def generated(with_middleware: bool = True, with_metrics: bool = True) -> Any:
-        app = app_module.create_app(settings_module.AppSettings())
+    def generated(
+        with_middleware: bool = True, with_metrics: bool = True, auth_reads: bool = False
+    ) -> Any:
+        app = app_module.create_app(settings_module.AppSettings(auth_reads=auth_reads))
         removed = {
             cls
             for cls, present in (
@@ -146,11 +151,15 @@ def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
             app.wsgi_app = app.wsgi_app.app
         return app
 
-    def runner(app: Any, log_level: int, caller_id: bool = False) -> Runner:
+    def runner(app: Any, log_level: int, caller_id: bool = False, key: bool = False) -> Runner:
+        headers = [
+            *([("X-Request-ID", CALLER_ID)] if caller_id else []),
+            *([("X-API-Key", spec["api_key"])] if key else []),
+        ]
         if asgi:
-            run = _asgi_runner(app, [(b"x-request-id", CALLER_ID.encode())] if caller_id else [])
+            run = _asgi_runner(app, [(k.lower().encode(), v.encode()) for k, v in headers])
         else:
-            run = _wsgi_runner(app, [("X-Request-ID", CALLER_ID)] if caller_id else [])
+            run = _wsgi_runner(app, headers)
 
         def at_level(count: int) -> None:
             # The apps share the root logger (configure_logging): each run sets its level.
@@ -166,6 +175,7 @@ def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
         "full_no_metrics": runner(generated(with_metrics=False), logging.INFO),
         "full": runner(generated(), logging.INFO),
         "full_caller_id": runner(generated(), logging.INFO, caller_id=True),
+        "full_api_key": runner(generated(auth_reads=True), logging.INFO, key=True),
     }
 
 

@@ -53,7 +53,8 @@ def test_security_defaults(
     framework: Framework, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    project = render_service(tmp_path / "svc", framework)
+    # With API keys: a secret setting to hold out of every repr, log and body.
+    project = render_service(tmp_path / "svc", framework, {"auth": "api-key"})
 
     # The image runs as a numeric, non-root user in its final stage.
     dockerfile = (project / "Dockerfile").read_text().splitlines()
@@ -68,7 +69,11 @@ def test_security_defaults(
     assert ".env.example" in tracked and ".env" not in tracked
     assert ".env" in (project / ".gitignore").read_text().splitlines()
 
-    env = {"APP_API_KEY": SECRET, "APP_LOG_LEVEL": "DEBUG", "APP_MAX_BODY_BYTES": "2048"}
+    env = {
+        "APP_API_KEYS": json.dumps([SECRET]),
+        "APP_LOG_LEVEL": "DEBUG",
+        "APP_MAX_BODY_BYTES": "2048",
+    }
     package = next(p.name for p in (project / "src").iterdir() if p.is_dir())
     shown = run(
         ["python", "-c", f"from {package}.settings import AppSettings; print(AppSettings())"],
@@ -76,7 +81,7 @@ def test_security_defaults(
         env,
     )
     assert "debug=False" in shown  # debug is off unless asked for
-    assert SECRET not in shown and "api_key=SecretStr('**********')" in shown
+    assert SECRET not in shown and "api_keys=[SecretStr('**********')]" in shown
 
     cors_env = {**env, "APP_CORS_ORIGINS": json.dumps([ALLOWED_ORIGIN])}
     with serve(project, dockerfile_instruction(project, "CMD"), cors_env) as server:

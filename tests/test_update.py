@@ -211,6 +211,25 @@ def test_adding_a_database_adds_the_layer_and_its_record(two_versions: Path) -> 
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
 
 
+def test_turning_on_api_keys_protects_the_writes(two_versions: Path) -> None:
+    project = render_previous(two_versions / "svc", "flask")
+
+    result = runner.invoke(app, ["update", str(project), "--set", "auth=api-key"])
+
+    assert result.exit_code == 0, result.output
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["auth_plan"]["scheme"] == "api-key"
+    package = project / "src" / "orders_api"
+    assert "before_request(check_key)" in (package / "routes" / "items.py").read_text()
+    assert "key: APP_API_KEYS" in (project / "deploy/kubernetes/deployment.yaml").read_text()
+    assert "APP_API_KEYS" in (project / ".env.example").read_text()
+    assert "## Authentication" in (project / "README.md").read_text()
+    # The service's own checks pass, its new auth tests among them.
+    run([str(BIN / "mypy"), "--no-incremental"], project)
+    output = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    assert "passed" in output and (project / "tests" / "test_auth.py").is_file()
+
+
 def _platform_fork(two_versions: Path) -> Path:
     """A platform team's fork: the upstream history plus a commit of its own, tagged."""
     fork = two_versions / "fork"

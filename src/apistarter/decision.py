@@ -337,6 +337,14 @@ PITFALLS: tuple[Pitfall, ...] = (
         "S0",
     ),
     Pitfall(
+        "api_consumers, auth",
+        lambda a, f: a.api_consumers == "partners" and a.auth == "none",
+        "Other companies call this API and it checks no credentials: define who may write "
+        "before the first partner gets its address, with auth=api-key (one key per partner in "
+        "APP_API_KEYS, rotated without downtime) or a gateway that authenticates in front.",
+        "S0",
+    ),
+    Pitfall(
         "typed_validation, api_consumers",
         lambda a, f: f == "flask" and (a.typed_validation or a.api_consumers != "internal"),
         "Flask gets validation and OpenAPI docs from extensions: keep their number small and "

@@ -46,11 +46,10 @@ CPU_TARGET_PERCENT = 70
 KUBERNETES_VERSION = "1.34.0"
 # checkov, run in its own environment (uvx): it pins libraries a project's tools need newer.
 CHECKOV_VERSION = "3.3.30"
-# Settings held in a Secret, never in a ConfigMap or the repository: the generated
-# settings' SecretStr fields (each service's own tests/test_deploy.py checks the two agree).
-SECRET_SETTINGS = ("APP_API_KEY",)
-# A service with a database reads its URL, credentials included, from a secret too; it
-# cannot start without it, so the Secret must hold it (the others are optional).
+# Settings are held in a Secret, never in a ConfigMap or the repository, when they are
+# the generated settings' SecretStr fields (each service's own tests/test_deploy.py
+# checks the two agree): the accepted API keys (auth.py) and the database's URL,
+# credentials included. The service cannot start without either.
 DATABASE_SECRET = "APP_DATABASE_URL"  # noqa: S105 - the setting's name, not its value
 # The migration step (a Kubernetes initContainer): one short-lived Python process, one
 # connection, Alembic and the service's modules imported.
@@ -249,11 +248,19 @@ def plan_env(plan: ServerPlan) -> dict[str, str]:
 
 
 def plan_deploy(
-    target: Deploy, plan: ServerPlan, migration: tuple[str, ...] | None = None
+    target: Deploy,
+    plan: ServerPlan,
+    migration: tuple[str, ...] | None = None,
+    auth_secret: str | None = None,
 ) -> DeployPlan:
     """The deploy plan for running ``plan`` on ``target``; ``migration``, the command that
-    migrates the service's PostgreSQL before each version takes traffic, if it has one."""
+    migrates the service's PostgreSQL before each version takes traffic, if it has one;
+    ``auth_secret``, the setting that holds the credentials callers are checked against."""
     database = migration is not None
+    secrets = (
+        *((auth_secret,) if auth_secret else ()),
+        *((DATABASE_SECRET,) if database else ()),
+    )
     return DeployPlan(
         target=target,
         port=PORT if plan.front_proxy is None else plan.front_proxy.listen_port,
@@ -278,8 +285,8 @@ def plan_deploy(
         kubernetes_version=KUBERNETES_VERSION,
         checkov_version=CHECKOV_VERSION,
         env=plan_env(plan),
-        secrets=(*SECRET_SETTINGS, DATABASE_SECRET) if database else SECRET_SETTINGS,
-        required_secrets=(DATABASE_SECRET,) if database else (),
+        secrets=secrets,
+        required_secrets=secrets,
         migration=MigrationDeploy(command=migration) if migration else None,
         proxy=plan_proxy(plan),
     )

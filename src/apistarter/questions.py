@@ -36,6 +36,8 @@ Codebase = Literal["new", "existing-flask"]
 Workload = Literal["sync", "io-bound", "cpu-bound", "mixed"]
 Skill = Literal["none", "some", "strong"]
 Consumers = Literal["internal", "frontend", "partners"]
+# How clients prove who they are on the write routes (auth.py holds what each means).
+Auth = Literal["none", "api-key"]
 BlockingDep = Literal[
     "requests",
     "psycopg2",
@@ -148,6 +150,13 @@ class DecisionAnswers(BaseModel):
         True,
         "Do you want typed request/response validation?",
         "yes if malformed payloads have caused integration bugs or the API is public.",
+        "api",
+    )
+    auth: Auth = ask(
+        "none",
+        "How do clients authenticate?",
+        "api-key: an X-API-Key header checked against APP_API_KEYS (machine clients; keys "
+        "rotate without downtime). none: the service checks nothing itself.",
         "api",
     )
     deploy: Deploy = ask(

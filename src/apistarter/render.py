@@ -34,6 +34,7 @@ from packaging.version import Version
 from plumbum import ProcessExecutionError
 
 from apistarter import __version__
+from apistarter.auth import plan_auth
 from apistarter.database import migrate_command
 from apistarter.decision import Recommendation
 from apistarter.deploy import LIVENESS_PORT, plan_deploy
@@ -115,6 +116,7 @@ def template_data(
 
     ``constraints`` are the answers an organisation policy locked, for the ADR.
     """
+    auth = plan_auth(answers.auth)
     return {
         "framework": recommendation.framework,
         **project.model_dump(mode="json"),
@@ -134,7 +136,9 @@ def template_data(
             answers.deploy,
             recommendation.server,
             None if recommendation.database is None else migrate_command(project.package_name),
+            auth.secret,
         ).model_dump(mode="json"),
+        "auth_plan": auth.model_dump(mode="json"),
         "metrics": plan_metrics(
             recommendation.framework,
             recommendation.server,
