@@ -32,6 +32,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from apistarter.questions import Framework
 
 from .harness import (
+    CLEAN_EXITS,
     dockerfile_instruction,
     free_port,
     front_proxy,
@@ -39,6 +40,7 @@ from .harness import (
     image_env,
     render_service,
     serve,
+    stop,
 )
 
 FRAMEWORKS: tuple[Framework, ...] = ("fastapi", "flask", "hybrid")
@@ -244,3 +246,28 @@ def test_without_an_endpoint_no_trace_ids_are_logged(
         time.sleep(0.2)
         line = _log_lines(server.output())["untraced"]
     assert "trace_id" not in line and "span_id" not in line, line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_an_unreachable_collector_fails_no_request_and_holds_no_stop(
+    framework: Framework, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = render_service(tmp_path / "svc", framework)
+    command = dockerfile_instruction(project, "CMD")
+    env = _service_env(project, framework, tmp_path) | {
+        # Nothing listens there: every export fails, and is retried, on the export thread.
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        # Spans beyond the queue are dropped, not waited on.
+        "OTEL_BSP_MAX_QUEUE_SIZE": "8",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "8",
+    }
+    with serve(project, command, env) as server:
+        for index in range(40):
+            _send(server.port, "GET", "/v1/items", f"unexported-{index}")
+        status, output = stop(server)
+    assert status in CLEAN_EXITS, output
+    lines = _log_lines(output)
+    assert all(len(lines[f"unexported-{index}"]["trace_id"]) == 32 for index in range(40))
