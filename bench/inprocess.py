@@ -122,6 +122,8 @@ def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
     settings_module = importlib.import_module(f"{package}.settings")
     middleware = importlib.import_module(f"{package}.middleware").RequestContextMiddleware
     metrics = importlib.import_module(f"{package}.metrics")
+    tracing: Any = importlib.import_module(f"{package}.tracing")
+    logs = importlib.import_module(f"{package}.logs")
     asgi = spec["framework"] != "flask"
 
     def generated(
@@ -151,7 +153,43 @@ def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
             app.wsgi_app = app.wsgi_app.app
         return app
 
-    def runner(app: Any, log_level: int, caller_id: bool = False, key: bool = False) -> Runner:
+    def traced() -> tuple[Any, Any]:
+        """The full service with tracing on, and the log lines' trace-id source.
+
+        Every request is sampled (the SDK's default) and its span goes through the batch
+        processor, as with an OTLP endpoint set; the exporter drops the batches, so their
+        protobuf encoding and HTTP post (on the exporter's thread) are not counted.
+        """
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            SpanExporter,
+            SpanExportResult,
+        )
+
+        class Dropped(SpanExporter):
+            def export(self, spans: Any) -> SpanExportResult:
+                return SpanExportResult.SUCCESS
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(Dropped()))
+        found = tracing.process_provider
+        tracing.process_provider = lambda: provider
+        try:
+            app = generated()
+        finally:
+            tracing.process_provider = found
+        ids = logs._trace_ids
+        logs.log_trace_ids(None)  # the other variants' lines stay without ids
+        return app, ids
+
+    def runner(
+        app: Any,
+        log_level: int,
+        caller_id: bool = False,
+        key: bool = False,
+        trace_ids: Any = None,
+    ) -> Runner:
         headers = [
             *([("X-Request-ID", CALLER_ID)] if caller_id else []),
             *([("X-API-Key", spec["api_key"])] if key else []),
@@ -164,10 +202,12 @@ def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
         def at_level(count: int) -> None:
             # The apps share the root logger (configure_logging): each run sets its level.
             logging.getLogger().setLevel(log_level)
+            logs.log_trace_ids(trace_ids)
             run(count)
 
         return at_level
 
+    traced_app, traced_ids = traced()
     return {
         "twin": runner(_load_twin(spec["twin"]), logging.INFO),
         "routes": runner(generated(with_middleware=False, with_metrics=False), logging.WARNING),
@@ -176,6 +216,7 @@ def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
         "full": runner(generated(), logging.INFO),
         "full_caller_id": runner(generated(), logging.INFO, caller_id=True),
         "full_api_key": runner(generated(auth_reads=True), logging.INFO, key=True),
+        "full_traced": runner(traced_app, logging.INFO, trace_ids=traced_ids),
     }
 
 
