@@ -38,6 +38,7 @@ from apistarter.database import migrate_command
 from apistarter.decision import Recommendation
 from apistarter.deploy import LIVENESS_PORT, plan_deploy
 from apistarter.interpreters import python_command
+from apistarter.monitoring import plan_monitoring
 from apistarter.observability import plan_metrics
 from apistarter.questions import SERVICE_LIMITS, DecisionAnswers, ProjectAnswers
 from apistarter.resolve import ResolveError, compile_set, uv_binary
@@ -115,6 +116,9 @@ def template_data(
 
     ``constraints`` are the answers an organisation policy locked, for the ADR.
     """
+    metrics = plan_metrics(
+        recommendation.framework, recommendation.server, recommendation.load_test, LIVENESS_PORT
+    )
     return {
         "framework": recommendation.framework,
         **project.model_dump(mode="json"),
@@ -135,12 +139,10 @@ def template_data(
             recommendation.server,
             None if recommendation.database is None else migrate_command(project.package_name),
         ).model_dump(mode="json"),
-        "metrics": plan_metrics(
-            recommendation.framework,
-            recommendation.server,
-            recommendation.load_test,
-            LIVENESS_PORT,
-        ).model_dump(mode="json", exclude={"why"}),
+        "metrics": metrics.model_dump(mode="json", exclude={"why"}),
+        "monitoring": plan_monitoring(
+            metrics, recommendation.server, recommendation.load_test
+        ).model_dump(mode="json", by_alias=True),
         "database": answers.database,
         "database_plan": {}
         if recommendation.database is None
