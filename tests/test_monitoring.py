@@ -123,6 +123,8 @@ def test_rules_follow_the_plans_signals_and_thresholds(
     for rule in plan.rules:
         assert rule.labels["severity"] in {"critical", "warning"}
         assert rule.annotations.summary and rule.annotations.action
+    # Recorded in .copier-answers.yml, where Jinja-like text would read as unrendered.
+    assert not re.search(r"\{\{|\{%", json.dumps(_dump(plan)))
     # Each saturation signal is drawn on the dashboard with the alert's threshold.
     titles = [panel["title"] for panel in plan.dashboard["panels"]]
     assert len(titles) == 5 + len(saturation_alerts), titles

@@ -241,7 +241,7 @@ def _saturation_rules(metrics: MetricsPlan, server: ServerPlan) -> list[AlertRul
 
 
 def _panel(
-    index: int, title: str, unit: str, targets: list[tuple[str, str]], threshold: float | None
+    index: int, title: str, unit: str, targets: list[str], threshold: float | None
 ) -> dict[str, Any]:
     defaults: dict[str, Any] = {"unit": unit}
     if threshold is not None:
@@ -263,39 +263,36 @@ def _panel(
             "y": (index // DASHBOARD_COLUMNS) * PANEL_HEIGHT,
         },
         "fieldConfig": {"defaults": defaults, "overrides": []},
+        # No legend format: Grafana names each series by its labels (route, instance,
+        # pid, quantile), and a template's answers hold no Jinja-like {{label}}.
         "targets": [
-            {
-                "refId": chr(ord("A") + n),
-                "datasource": DATASOURCE,
-                "expr": expr,
-                "legendFormat": legend,
-            }
-            for n, (expr, legend) in enumerate(targets)
+            {"refId": chr(ord("A") + n), "datasource": DATASOURCE, "expr": expr}
+            for n, expr in enumerate(targets)
         ],
     }
 
 
 def _panels(metrics: MetricsPlan, load_test: LoadTestPlan) -> list[dict[str, Any]]:
-    route = "{{http_route}}"
-    worker = "{{instance}} {{pid}}"
-    specs: list[tuple[str, str, list[tuple[str, str]], float | None]] = [
+    specs: list[tuple[str, str, list[str], float | None]] = [
         (
             "Requests per second by route",
             "reqps",
-            [(f"sum by (http_route) (rate({DURATION}_count[{WINDOW}]))", route)],
+            [f"sum by (http_route) (rate({DURATION}_count[{WINDOW}]))"],
             None,
         ),
         (
             "5xx share by route",
             "percentunit",
-            [(_error_ratio("http_route"), route)],
+            [_error_ratio("http_route")],
             load_test.max_failure_ratio,
         ),
         (
             "Latency by route (p50, p95, p99)",
             "s",
             [
-                (_quantile(quantile, "http_route"), f"{route} p{round(quantile * 100)}")
+                # Each quantile's series labelled with it, as the legend shows it.
+                f"label_replace({_quantile(quantile, 'http_route')}, "
+                f'"quantile", "p{round(quantile * 100)}", "", "")'
                 for quantile in (0.5, 0.95, LATENCY_QUANTILE)
             ],
             metrics.latency_goal_s,
@@ -303,7 +300,7 @@ def _panels(metrics: MetricsPlan, load_test: LoadTestPlan) -> list[dict[str, Any
         (
             "Requests in flight",
             "short",
-            [(f"sum by (instance) ({ACTIVE_REQUESTS})", "{{instance}}")],
+            [f"sum by (instance) ({ACTIVE_REQUESTS})"],
             None,
         ),
     ]
@@ -312,7 +309,7 @@ def _panels(metrics: MetricsPlan, load_test: LoadTestPlan) -> list[dict[str, Any
             (
                 "Event loop lag",
                 "s",
-                [(EVENT_LOOP_LAG, worker)],
+                [EVENT_LOOP_LAG],
                 metrics.latency_goal_s * LAG_SHARE_OF_GOAL,
             )
         )
@@ -321,7 +318,7 @@ def _panels(metrics: MetricsPlan, load_test: LoadTestPlan) -> list[dict[str, Any
             (
                 "Busy threads / threads per worker",
                 "percentunit",
-                [(f"{ACTIVE_REQUESTS} / {WORKER_THREADS}", worker)],
+                [f"{ACTIVE_REQUESTS} / {WORKER_THREADS}"],
                 HEADROOM,
             )
         )
@@ -330,19 +327,17 @@ def _panels(metrics: MetricsPlan, load_test: LoadTestPlan) -> list[dict[str, Any
             (
                 "Greenlets serving requests per worker",
                 "short",
-                [(ACTIVE_REQUESTS, worker)],
+                [ACTIVE_REQUESTS],
                 GEVENT_WORKER_CONNECTIONS * HEADROOM,
             )
         )
     if "wsgi_executor" in metrics.saturation:
-        specs.append(
-            ("Flask calls waiting for a thread", "short", [(WSGI_QUEUED_CALLS, worker)], 0)
-        )
+        specs.append(("Flask calls waiting for a thread", "short", [WSGI_QUEUED_CALLS], 0))
     specs.append(
         (
             "CPU per worker (cores)",
             "short",
-            [(f"rate({PROCESS_CPU}[{WINDOW}])", worker)],
+            [f"rate({PROCESS_CPU}[{WINDOW}])"],
             CPU_PER_WORKER * HEADROOM,
         )
     )
