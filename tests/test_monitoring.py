@@ -141,17 +141,26 @@ def test_metric_names_finds_what_an_expression_reads() -> None:
 # --- Rendered artefacts, checked by promtool, kubectl and Grafana's model ---------------
 
 
+# Rendered services by name: one per framework on Kubernetes, a Compose one, and a VM one
+# served by gevent (its greenlets alert).
+CELLS: dict[str, tuple[Framework, dict[str, Any]]] = {
+    **{f"{fw}-kubernetes": (fw, {"deploy": "kubernetes"}) for fw in FRAMEWORKS},
+    "hybrid-compose": ("hybrid", {"deploy": "compose"}),
+    "flask-gevent-vm": (
+        "flask",
+        {"deploy": "vm", "workload": "io-bound", "peak_concurrency": 1000},
+    ),
+}
+
+
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One service per framework on Kubernetes, and a Compose and a VM one."""
     root = tmp_path_factory.mktemp("monitoring")
-    cells = {f"{framework}-kubernetes": (framework, "kubernetes") for framework in FRAMEWORKS}
-    cells |= {"hybrid-compose": ("hybrid", "compose"), "flask-vm": ("flask", "vm")}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HOME", str(root / "home"))  # this run's own template bundle
         return {
-            name: render_service(root / name, framework, {"deploy": target})
-            for name, (framework, target) in cells.items()
+            name: render_service(root / name, framework, answers)
+            for name, (framework, answers) in CELLS.items()
         }
 
 
@@ -185,11 +194,8 @@ def test_rule_files_pass_promtool_and_hold_the_plans_rules(
     for name, rule_file in _rule_files(services, tmp_path).items():
         checked = _promtool("check", "rules", rule_file)
         assert checked.returncode == 0, checked.stdout + checked.stderr
-        framework, target = name.split("-")
         groups = yaml.safe_load(rule_file.read_text())["groups"]
-        assert groups == [
-            {"name": "orders-api", "rules": _dump(_plan(framework, {"deploy": target}))["rules"]}  # type: ignore[arg-type]
-        ]
+        assert groups == [{"name": "orders-api", "rules": _dump(_plan(*CELLS[name]))["rules"]}]
     # The same check fails on a broken rule.
     broken = tmp_path / "broken.rules.yml"
     text = (services["hybrid-compose"] / "deploy/monitoring/alerts.rules.yml").read_text()
@@ -276,7 +282,7 @@ def _unit_tests(rule_file: Path) -> dict[str, Any]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name", ["flask-kubernetes", "hybrid-compose", "flask-vm", "fastapi-kubernetes"]
+    "name", ["flask-kubernetes", "hybrid-compose", "flask-gevent-vm", "fastapi-kubernetes"]
 )
 def test_each_alert_fires_above_its_threshold_and_not_below(
     name: str, services: dict[str, Path], tmp_path: Path
@@ -417,10 +423,9 @@ def test_dashboard_loads_into_grafanas_model(
         dashboard = project / "deploy" / "monitoring" / "dashboard.json"
         loaded = _load_dashboard(grafana_model, dashboard)
         assert loaded.returncode == 0, f"{name}: {loaded.stdout}{loaded.stderr}"
-        framework, target = name.split("-")
         data = json.loads(dashboard.read_text())
         assert data["title"] == "orders-api"
-        assert data["panels"] == _dump(_plan(framework, {"deploy": target}))["dashboard"]["panels"]  # type: ignore[arg-type]
+        assert data["panels"] == _dump(_plan(*CELLS[name]))["dashboard"]["panels"]
     # The same check fails on a broken dashboard: an unknown panel field, bad JSON.
     good = json.loads((services["hybrid-compose"] / "deploy/monitoring/dashboard.json").read_text())
     good["panels"][0]["colour"] = "red"
