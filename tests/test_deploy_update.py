@@ -57,8 +57,20 @@ def test_update_adds_the_artefacts_to_a_service_made_before_them(
             "networkpolicy.yaml",
             "poddisruptionbudget.yaml",
             "service.yaml",
+            "components",
         ]
     )
+    # The monitoring the plan derives: the operator's component and the dashboard.
+    assert sorted(
+        path.name for path in (project / K8S / "components" / "monitoring").iterdir()
+    ) == [
+        "kustomization.yaml",
+        "podmonitor.yaml",
+        "prometheusrule.yaml",
+    ]
+    assert sorted(path.name for path in (project / "deploy" / "monitoring").iterdir()) == [
+        "dashboard.json"
+    ]
     require("kubectl")
     assert contract_problems(read_kubernetes(project), project) == []
 

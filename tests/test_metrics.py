@@ -43,6 +43,7 @@ from .harness import (
     serve,
     wait_for_port,
 )
+from .test_monitoring import every_expression, metric_names
 
 FRAMEWORKS: tuple[Framework, ...] = ("fastapi", "flask", "hybrid")
 DURATION = "http_server_request_duration_seconds"
@@ -274,6 +275,19 @@ def test_metrics_on_the_liveness_port(
         if framework == "hybrid":
             assert "wsgi_executor_queued_calls" in text
 
+        # Every metric the service's alert rules and dashboard read, it exports.
+        exported = {
+            sample.name
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+        answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+        expressions = every_expression(answers["monitoring"])
+        for expression in expressions:
+            assert metric_names(expression) <= exported, expression
+        # The same check fails on a name the service does not export.
+        assert not metric_names("rate(http_server_requests_total[5m]) > 1") <= exported
+
         checked = _promtool(text)
         assert checked.returncode == 0, checked.stderr + checked.stdout
         # The same check fails on a broken exposition.
@@ -291,6 +305,9 @@ def test_metrics_on_the_liveness_port(
                 time.sleep(0.5)
             assert result, f"Prometheus never scraped {expression}"
             assert float(result[0]["value"][1]) == reads
+            # Prometheus evaluates every alert and dashboard expression without an error.
+            for expression in expressions:
+                _query(prometheus, expression)
 
         # A scrape during shutdown is answered whole or refused, never left hanging.
         server.process.send_signal(signal.SIGTERM)

@@ -39,6 +39,7 @@ from apistarter.database import migrate_command
 from apistarter.decision import Recommendation
 from apistarter.deploy import LIVENESS_PORT, plan_deploy
 from apistarter.interpreters import python_command
+from apistarter.monitoring import plan_monitoring
 from apistarter.observability import plan_metrics
 from apistarter.questions import SERVICE_LIMITS, DecisionAnswers, ProjectAnswers
 from apistarter.resolve import ResolveError, compile_set, uv_binary
@@ -117,6 +118,9 @@ def template_data(
     ``constraints`` are the answers an organisation policy locked, for the ADR.
     """
     auth = plan_auth(answers.auth)
+    metrics = plan_metrics(
+        recommendation.framework, recommendation.server, recommendation.load_test, LIVENESS_PORT
+    )
     return {
         "framework": recommendation.framework,
         **project.model_dump(mode="json"),
@@ -139,12 +143,10 @@ def template_data(
             auth.secret,
         ).model_dump(mode="json"),
         "auth_plan": auth.model_dump(mode="json"),
-        "metrics": plan_metrics(
-            recommendation.framework,
-            recommendation.server,
-            recommendation.load_test,
-            LIVENESS_PORT,
-        ).model_dump(mode="json", exclude={"why"}),
+        "metrics": metrics.model_dump(mode="json", exclude={"why"}),
+        "monitoring": plan_monitoring(
+            metrics, recommendation.server, recommendation.load_test
+        ).model_dump(mode="json", by_alias=True),
         "database": answers.database,
         "database_plan": {}
         if recommendation.database is None
