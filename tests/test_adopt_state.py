@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -202,7 +203,7 @@ def test_not_ready_until_the_app_s_database_is_initialised(
                 "status": "not_ready",
                 "checks": {
                     "legacy_database:flaskr.sqlite": f"error: {database} does not exist: "
-                    "run the app's init command"
+                    "run python -m blog.migrate"
                 },
             },
         )
@@ -211,18 +212,36 @@ def test_not_ready_until_the_app_s_database_is_initialised(
         status, _, body = http_request(server.base_url, "GET", "/readyz")
         assert status == 503
         assert json.loads(body)["checks"]["legacy_database:flaskr.sqlite"] == (
-            f"error: {database} has no table post, user: run the app's init command"
+            f"error: {database} has no table post, user: run python -m blog.migrate"
         )
-        # The README's one-liner: the app's own init command with the service's settings.
+        # The README's migration step, which every deploy target runs: the app's own
+        # init-db with the service's settings, since its database is missing.
         readme = (project / "README.md").read_text()
-        assert "flask --app blog.legacy.mount:configured_app init-db" in readme
-        flask = [sys.executable, "-m", "flask", "--app", "blog.legacy.mount:configured_app"]
-        run([*flask, "init-db"], project, env)
+        assert "\n.venv/bin/python -m blog.migrate\n" in readme
+        assert _migration_step(project) == ["python", "-m", "blog.migrate"]
+        migrate = [sys.executable, "-m", "blog.migrate"]
+        assert "init-db done" in run(migrate, project, env)
         status, _, body = http_request(server.base_url, "GET", "/readyz")
         assert (status, json.loads(body)["checks"]) == (
             200,
             {"legacy_database:flaskr.sqlite": "ok"},
         )
+        # Data written over HTTP outlives the next deploy's step: init-db drops its
+        # tables, so it runs only while the database is missing.
+        form = b"username=ada&password=pw"
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        status, _, _ = http_request(server.base_url, "POST", "/auth/register", form, headers)
+        assert status == 302
+        assert "init-db not run" in run(migrate, project, env)
+        with sqlite3.connect(database) as db:
+            assert db.execute("SELECT username FROM user").fetchall() == [("ada",)]
+
+
+def _migration_step(project: Path) -> list[str]:
+    """The command of the Kubernetes initContainer (the default target)."""
+    deployment = yaml.safe_load((project / "deploy/kubernetes/deployment.yaml").read_text())
+    (step,) = deployment["spec"]["template"]["spec"]["initContainers"]
+    return [str(part) for part in step["command"]]
 
 
 # One Uvicorn process, Uvicorn's supervisor with two workers, Gunicorn's with two.
