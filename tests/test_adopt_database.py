@@ -73,7 +73,8 @@ def create_app():
 
     return app
 """
-MIGRATE_COMMAND = ["flask", "--app", "svc.legacy.mount:configured_app", "db", "upgrade"]
+# The one migration step of every target, and the README's local command.
+MIGRATE_COMMAND = ["python", "-m", "svc.migrate"]
 
 
 def _flask(app: str, cwd: Path, *args: str) -> None:
@@ -187,16 +188,16 @@ def _site(project: Path, root: Path) -> Path:
 def _readme_migration(project: Path) -> str:
     """The README's one command that migrates, as written there."""
     readme = (project / "README.md").read_text()
-    (line,) = [line for line in readme.splitlines() if line.startswith(".venv/bin/flask --app ")]
+    (line,) = [line for line in readme.splitlines() if line.endswith(" -m svc.migrate")]
     return line
 
 
 def _as_readme_venv(project: Path) -> None:
-    """The README's `.venv/bin/flask`: this interpreter, the service installed by _site."""
-    flask = project / ".venv" / "bin" / "flask"
-    flask.parent.mkdir(parents=True)
-    flask.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m flask "$@"\n')
-    flask.chmod(0o755)
+    """The README's `.venv/bin/python`: this interpreter, the service installed by _site."""
+    python = project / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
 
 
 @contextlib.contextmanager
@@ -249,17 +250,17 @@ def test_a_sqlite_app_is_migrated_by_the_readme_and_served_from_the_wheel(
             assert status == 503, body
             assert isinstance(body, dict)
             assert body["checks"]["legacy_database"] == (
-                f"error: {database} does not exist: run db upgrade"
+                f"error: {database} does not exist: run python -m svc.migrate"
             )
             assert _json(server.base_url, "GET", "/notes")[0] == 500
             # The README's command, as written, from the service's root.
             line = _readme_migration(project)
-            assert line.split() == [".venv/bin/flask", *MIGRATE_COMMAND[1:]]
+            assert line.split() == [".venv/bin/python", *MIGRATE_COMMAND[1:]]
             # As the image's user, whose exec of this interpreter must be direct (through a
             # shell it cannot reach the interpreter's home); the PostgreSQL case runs the
             # line itself through a shell.
             migrated = subprocess.run(
-                [*as_user, sys.executable, "-m", "flask", *line.split()[1:]],
+                [*as_user, sys.executable, *line.split()[1:]],
                 cwd=project,
                 env={**os.environ, **env},
                 capture_output=True,
@@ -294,7 +295,7 @@ def test_a_sqlite_app_is_migrated_by_the_readme_and_served_from_the_wheel(
                 assert status == 503, body
             assert isinstance(body, dict)
             assert body["checks"]["legacy_database"] == (
-                f"error: {database} has no table alembic_version, note: run db upgrade"
+                f"error: {database} has no table alembic_version, note: run python -m svc.migrate"
             )
 
 
@@ -373,11 +374,12 @@ def test_flask_migrate_s_own_example_app_is_adopted_and_migrated(
         as_user = as_image_user(project, instance)
         env = {**os.environ, "PYTHONPATH": str(site), "APP_LEGACY_INSTANCE_PATH": str(instance)}
         line = _readme_migration(project).split()
-        assert line == [".venv/bin/flask", *MIGRATE_COMMAND[1:]]
-        flask = [*as_user, sys.executable, "-m", "flask", *line[1:3]]
-        for step in (["db", "upgrade"], ["add"]):  # the README's, then the app's own command
+        assert line == [".venv/bin/python", *MIGRATE_COMMAND[1:]]
+        flask = [sys.executable, "-m", "flask", "--app", "svc.legacy.mount:configured_app"]
+        # The README's step, then the app's own command.
+        for step in ([sys.executable, *line[1:]], [*flask, "add"]):
             done = subprocess.run(
-                [*flask, *step], cwd=project, env=env, capture_output=True, text=True
+                [*as_user, *step], cwd=project, env=env, capture_output=True, text=True
             )
             assert done.returncode == 0, done.stderr
         with sqlite3.connect(instance / "app.db") as db:
@@ -428,8 +430,8 @@ def _systemd_step(project: Path) -> list[str]:
     assert "StateDirectory=svc\n" in text
     (line,) = [line for line in text.splitlines() if line.startswith("ExecStartPre=")]
     program, *args = line.removeprefix("ExecStartPre=").split()
-    assert program == "/opt/svc/bin/flask"
-    return ["flask", *args]
+    assert program == "/opt/svc/bin/python"
+    return ["python", *args]
 
 
 STEPS = {"kubernetes": _kubernetes_step, "compose": _compose_step, "vm": _systemd_step}
