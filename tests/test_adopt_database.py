@@ -453,3 +453,64 @@ def test_every_target_migrates_the_app_s_database_before_traffic(
         assert "Two instances writing it would corrupt it or fail on its lock" in adr
         if deploy == "kubernetes":
             assert "(`Recreate`, a short gap in service each time)" in adr
+
+
+@pytest.mark.slow
+def test_one_step_migrates_the_service_s_own_tables_then_the_app_s_database(
+    notes_app: Path, cluster: Cluster
+) -> None:
+    """A service with its own PostgreSQL and an adopted app's SQLite: one command migrates
+    both, in order, on every target and locally."""
+    with _adopted(notes_app, "--set", "database=postgresql", "--set", "deploy=compose") as (
+        project,
+        root,
+    ):
+        result = validate(project, "compose")
+        assert result.returncode == 0, result.stdout + result.stderr
+        services = yaml.safe_load((project / "compose.yaml").read_text())["services"]
+        step = services["migrate"]
+        assert step["command"] == MIGRATE_COMMAND
+        # The service's PostgreSQL beside it, and the app's SQLite file on the volume.
+        assert "postgres" in services
+        assert "instance:/app/instance" in step["volumes"]
+        site = _site(project, root)
+        instance = root / "app" / "instance"
+        instance.mkdir(parents=True)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(site),
+            "APP_LEGACY_INSTANCE_PATH": str(instance),
+            "APP_DATABASE_URL": cluster.url(),
+        }
+        env.pop("DATABASE_URL", None)
+        _as_readme_venv(project)
+        readme_step = ["sh", "-c", _readme_migration(project)]
+        # Without the service's URL: one line naming it, nothing migrated, no traceback.
+        unset = {k: v for k, v in env.items() if k != "APP_DATABASE_URL"}
+        refused = subprocess.run(
+            readme_step, cwd=project, env=unset, capture_output=True, text=True, check=False
+        )
+        assert refused.returncode == 1, refused.stderr
+        assert refused.stderr.startswith("svc cannot migrate: APP_DATABASE_URL"), refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert not (instance / "notes.db").exists()
+        migrated = subprocess.run(
+            readme_step, cwd=project, env=env, capture_output=True, text=True, check=False
+        )
+        assert migrated.returncode == 0, migrated.stderr
+        lines = migrated.stderr.splitlines()
+        own = next(i for i, line in enumerate(lines) if "database at migration" in line)
+        app_step = next(i for i, line in enumerate(lines) if "flask db upgrade done" in line)
+        assert own < app_step, lines
+        program, *args = dockerfile_instruction(project, "CMD")
+        command = [sys.executable if program == "python" else program, *args]
+        serve_env = {k: env[k] for k in ("PYTHONPATH", "APP_LEGACY_INSTANCE_PATH")}
+        serve_env["APP_DATABASE_URL"] = cluster.url()
+        with serve(root / "app", command, serve_env) as server:
+            status, body = _json(server.base_url, "GET", "/readyz")
+            assert status == 200, body
+            assert isinstance(body, dict)
+            assert body["checks"] == {"database": "ok", "legacy_database": "ok"}
+            assert _json(server.base_url, "POST", "/notes", {"text": "both"})[0] == 201
+            item = {"name": "both", "price": "1.50"}
+            assert _json(server.base_url, "POST", "/v1/items", item)[0] == 201
