@@ -141,12 +141,15 @@ def adopted_deploy(plan: dict[str, Any], legacy: dict[str, Any], package: str) -
 def legacy_migration(legacy: dict[str, Any]) -> dict[str, Any]:
     """What the migration step does for the adopted app's database, {} when nothing.
 
-    The app's own command, run as `flask` would run it with the service's settings: its
-    migrations on every deploy; an init command only while readiness finds the database
+    The app's own command, run as `flask` would run it with the service's settings (or
+    Alembic's, for an app without Flask-Migrate): its migrations on every deploy; an init command only while readiness finds the database
     missing, since it may drop what is there (flaskr's `init-db` does). ``legacy`` is the
     template's ``legacy`` answer, at `new` or as an update reads it back.
     """
     database = legacy.get("database") or {}
+    if database.get("alembic"):
+        # Plain Alembic: its command API with the app's ini, not a Flask command.
+        return {"args": ["upgrade", "head"], "once": False, "alembic": True}
     args = list(database.get("migrate_args") or [])
     if database and args:
         return {"args": args, "once": args != FLASK_MIGRATE_UPGRADE}
@@ -196,6 +199,12 @@ def _app_database(report: InspectReport) -> dict[str, Any]:
         # The app's own default was in memory: the file stands for it.
         "in_memory": in_memory,
         "migrations": f"{LEGACY_DIR}/{found.migrations}" if migrations else "",
+        # Plain Alembic (no Flask-Migrate): its ini, shipped with its migrations.
+        "alembic": (
+            f"{LEGACY_DIR}/{found.alembic_ini}"
+            if migrations and found.migrate == "alembic" and found.alembic_ini == "alembic.ini"
+            else ""
+        ),
         "migrate_args": args,
         # An app object (not a factory) is made once per process, as its module is imported.
         "made_at_import": report.app.kind == "object",
