@@ -339,3 +339,30 @@ def test_an_update_keeps_the_adopted_app_s_secret_and_volume(
     assert "claimName: blog-instance" in after["deployment.yaml"]
     assert "--from-literal=APP_SECRET_KEY=..." in after["kustomization.yaml"]
     assert after["horizontalpodautoscaler.yaml"] == before["horizontalpodautoscaler.yaml"]
+
+
+def test_an_update_gives_a_service_adopted_before_the_one_step_its_migration_step(
+    flaskr_service: Path, tmp_path: Path
+) -> None:
+    """A service adopted before the migration step existed (its answers without it, no
+    migrate modules, no initContainer) gets them from `update`."""
+    project = tmp_path / "blog"
+    shutil.copytree(flaskr_service, project, symlinks=True)
+    answers_file = project / ".copier-answers.yml"
+    answers = yaml.safe_load(answers_file.read_text())
+    del answers["legacy"]["migration"]
+    answers["deploy"]["migration"] = None
+    answers_file.write_text(yaml.safe_dump(answers, sort_keys=False))
+    for module in ("src/blog/migrate.py", "src/blog/legacy/migrate.py"):
+        (project / module).unlink()
+    git(project, "commit", "--quiet", "-am", "as adopted before the migration step")
+
+    result = CliRunner().invoke(app, ["update", str(project)])
+
+    assert result.exit_code == 0, result.output
+    assert _migration_step(project) == ["python", "-m", "blog.migrate"]
+    for module in ("src/blog/migrate.py", "src/blog/legacy/migrate.py"):
+        assert (project / module).is_file(), module
+    assert "\n.venv/bin/python -m blog.migrate\n" in (project / "README.md").read_text()
+    updated = yaml.safe_load(answers_file.read_text())
+    assert updated["legacy"]["migration"] == {"args": ["init-db"], "once": True}
