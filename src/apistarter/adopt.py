@@ -206,8 +206,9 @@ def _app_database(report: InspectReport) -> dict[str, Any]:
             else ""
         ),
         "migrate_args": args,
-        # An app object (not a factory) is made once per process, as its module is imported.
-        "made_at_import": report.app.kind == "object",
+        # An app object (not a factory) is made once per process, as its module is imported;
+        # so is plain SQLAlchemy's engine, as a rule (`engine = create_engine(...)` at the top).
+        "made_at_import": report.app.kind == "object" or found.library == "sqlalchemy",
         "tables": [] if in_memory else [table for table in found.tables if _is_name(table)],
     }
 
