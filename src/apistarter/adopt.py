@@ -142,9 +142,10 @@ def legacy_migration(legacy: dict[str, Any]) -> dict[str, Any]:
     """What the migration step does for the adopted app's database, {} when nothing.
 
     The app's own command, run as `flask` would run it with the service's settings (or
-    Alembic's, for an app without Flask-Migrate): its migrations on every deploy; an init command only while readiness finds the database
-    missing, since it may drop what is there (flaskr's `init-db` does). ``legacy`` is the
-    template's ``legacy`` answer, at `new` or as an update reads it back.
+    Alembic's, for an app without Flask-Migrate): its migrations on every deploy; an init
+    command only while readiness finds the database missing, since it may drop what is
+    there (flaskr's `init-db` does). ``legacy`` is the template's ``legacy`` answer, at
+    `new` or as an update reads it back.
     """
     database = legacy.get("database") or {}
     if database.get("alembic"):
