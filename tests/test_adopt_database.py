@@ -23,6 +23,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from apistarter.adopt import adopted_deploy, adoption
 from apistarter.cli import app
 from apistarter.inspect import inspect_project
 from tests.flask_examples import new_legacy, sdist, write_files
@@ -514,3 +515,44 @@ def test_one_step_migrates_the_service_s_own_tables_then_the_app_s_database(
             assert _json(server.base_url, "POST", "/notes", {"text": "both"})[0] == 201
             item = {"name": "both", "price": "1.50"}
             assert _json(server.base_url, "POST", "/v1/items", item)[0] == 201
+
+
+@pytest.mark.parametrize("default", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_default_becomes_a_file_in_the_instance_folder(
+    tmp_path: Path, default: str
+) -> None:
+    root = write_files(
+        tmp_path / "app",
+        {
+            "app.py": (
+                "import os\nfrom flask import Flask\nfrom flask_sqlalchemy import SQLAlchemy\n"
+                "db = SQLAlchemy()\n\n\nclass User(db.Model):\n"
+                "    id = db.Column(db.Integer, primary_key=True)\n\n\n"
+                "def create_app():\n    app = Flask(__name__)\n"
+                "    app.config['SQLALCHEMY_DATABASE_URI'] = os.environ.get(\n"
+                f"        'DATABASE_URL', {default!r}\n    )\n"
+                "    db.init_app(app)\n    return app\n"
+            ),
+            "requirements.txt": "flask>=3\nflask-sqlalchemy>=3.1\n",
+        },
+    )
+    report = inspect_project(root)
+    assert report.database is not None and report.database.default == default
+    data = adoption(report, root, "3.12").data
+    database = data["database"]
+    # A file in the instance folder, starting empty as the app's own default did: no
+    # table is expected in it, and the service starts without the setting.
+    assert (database["sqlite"], database["in_memory"], database["tables"]) == (
+        "database.sqlite",
+        True,
+        [],
+    )
+    # The README's note about in-memory SQLite is not about this URL any more.
+    assert data["memory_sqlite"] == []
+    deploy = adopted_deploy(
+        {"secrets": ["APP_API_KEY"], "required_secrets": [], "writable_paths": ["/tmp"]},
+        data,
+        "svc",
+    )
+    assert deploy["required_secrets"] == []
+    assert deploy["instance_volume"] == {"path": "/app/instance", "size": "1Gi"}

@@ -22,7 +22,7 @@ from packaging.version import InvalidVersion, Version
 
 from apistarter.database import migrate_command
 from apistarter.deploy import MigrationDeploy
-from apistarter.inspect import AppDatabase, Command, Dependency, InspectReport
+from apistarter.inspect import AppDatabase, Command, Dependency, Evidence, InspectReport
 from apistarter.inspect.reader import Reader
 from apistarter.legacy_source import (
     NOT_COPIED,
@@ -214,6 +214,24 @@ def _app_database(report: InspectReport) -> dict[str, Any]:
     }
 
 
+# The lines an expression reading the URL spans, as written (`os.environ.get(` then its
+# default on the next line or two).
+_URL_EXPRESSION_LINES = 3
+
+
+def _is_database_default(where: Evidence, report: InspectReport) -> bool:
+    """Whether ``where`` is in the expression that gives the app's database its default URL."""
+    found = report.database
+    url = found.url_evidence if found else None
+    return bool(
+        found
+        and found.default in _IN_MEMORY_URLS
+        and url
+        and where.file == url.file
+        and 0 <= where.line - url.line < _URL_EXPRESSION_LINES
+    )
+
+
 def _is_name(text: str | None) -> bool:
     return bool(text and _NAME.fullmatch(text))
 
@@ -403,8 +421,13 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         "tests": report.tests.directory if report.tests else "",
         "test_runner": report.tests.runner if report.tests else "",
         "extensions": [e.name for e in report.extensions],
-        # Each of a2wsgi's threads would see its own, empty, in-memory database.
-        "memory_sqlite": [str(s.evidence) for s in report.state if s.kind == "sqlite-in-memory"],
+        # Each of a2wsgi's threads would see its own, empty, in-memory database; not the
+        # database's own default, which the service keeps in a file.
+        "memory_sqlite": [
+            str(s.evidence)
+            for s in report.state
+            if s.kind == "sqlite-in-memory" and not _is_database_default(s.evidence, report)
+        ],
     }
     return Adoption(
         source=root,
