@@ -29,6 +29,7 @@ from apistarter.inspect import inspect_project
 from tests.flask_examples import new_legacy, sdist, write_files
 from tests.harness import as_image_user, dockerfile_instruction, http_request, serve, stop
 from tests.postgres_cluster import Cluster, postgres_cluster
+from tests.test_database import _reset
 from tests.test_deploy import _kustomize, validate
 
 # Flask-Migrate's sdist ships tests/app.py: Flask-SQLAlchemy with a URL built from the
@@ -477,6 +478,8 @@ def test_one_step_migrates_the_service_s_own_tables_then_the_app_s_database(
         site = _site(project, root)
         instance = root / "app" / "instance"
         instance.mkdir(parents=True)
+        # The cluster is the module's: another test may have left its own alembic_version.
+        _reset(cluster)
         env = {
             **os.environ,
             "PYTHONPATH": str(site),
