@@ -148,7 +148,9 @@ def test_flaskr_adoption_records_what_inspect_found(flaskr_service: Path) -> Non
     assert "COPY legacy ./legacy" in dockerfile
     assert "chown 10001:10001 /app/instance" in dockerfile
     readme = (project / "README.md").read_text()
-    assert "flask --app blog.legacy.mount:configured_app init-db" in readme
+    # One migration step, which runs the app's init-db while its database is missing.
+    assert "\n.venv/bin/python -m blog.migrate\n" in readme
+    assert "runs the app's own `flask init-db`" in " ".join(readme.split())
     smoke = (project / "tests" / "test_legacy.py").read_text()
     assert 'SMOKE_PATHS: list[str] = ["/", "/auth/login"' in smoke
 
@@ -207,9 +209,8 @@ def test_adopted_flaskr_passes_its_checks_and_serves_the_app_from_a_wheel(
             "APP_SECRET_KEY": "from-the-deployment",
             "APP_LEGACY_INSTANCE_PATH": str(workdir / "instance"),
         }
-        # The README's one-liner: the app's own init command with the service's settings.
-        flask_cli = [sys.executable, "-m", "flask", "--app", "blog.legacy.mount:configured_app"]
-        run([*as_user, *flask_cli, "init-db"], workdir, env)
+        # The migration step: the app's own init command with the service's settings.
+        run([*as_user, sys.executable, "-m", "blog.migrate"], workdir, env)
         # The image's command, with this virtualenv's python named by its path: PATH
         # lookups by another user may not reach it.
         program, *args = dockerfile_instruction(project, "CMD")

@@ -237,6 +237,12 @@ def _shop(browser: Browser) -> None:
     assert status == 201 and json.loads(body)["item"] == "tea", body
 
 
+def _widgets(browser: Browser) -> None:
+    status, _, body = browser.call("/widgets", method="POST", json_body={"name": "cog"})
+    assert status == 201, body
+    assert json.loads(browser.call("/widgets")[2]) == [{"id": 1, "name": "cog"}]
+
+
 def _notes(browser: Browser) -> None:
     status, _, body = browser.call("/notes", method="POST", json_body={"text": "kept"})
     assert status == 201, body
@@ -301,6 +307,62 @@ NOTES = {
         "    db.session.add(note)\n    db.session.commit()\n    return {'id': note.id}, 201\n"
     ),
     "requirements.txt": "flask==3.1.0\nflask-sqlalchemy==3.1.1\nflask-migrate==4.1.0\n",
+}
+
+
+# Plain SQLAlchemy with Alembic (alembic.ini and its folder, no Flask-Migrate): the engine is
+# made as the module is imported, from the app's own variable with a SQLite default.
+WIDGETS = {
+    "widgets/__init__.py": (
+        "import os\n\nfrom flask import Flask, request\n"
+        "from sqlalchemy import String, create_engine, select\n"
+        "from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column\n\n"
+        "engine = create_engine(os.environ.get('WIDGETS_DATABASE_URL', 'sqlite:///widgets.db'))\n"
+        "\n\nclass Base(DeclarativeBase):\n    pass\n\n\n"
+        "class Widget(Base):\n    __tablename__ = 'widgets'\n"
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+        "    name: Mapped[str] = mapped_column(String(80))\n\n\n"
+        "def create_app():\n    app = Flask(__name__)\n\n"
+        "    @app.get('/widgets')\n    def widgets():\n"
+        "        with Session(engine) as session:\n"
+        "            rows = session.scalars(select(Widget).order_by(Widget.id))\n"
+        "            return [{'id': w.id, 'name': w.name} for w in rows]\n\n"
+        "    @app.post('/widgets')\n    def add():\n"
+        "        with Session(engine) as session:\n"
+        "            widget = Widget(name=request.get_json()['name'])\n"
+        "            session.add(widget)\n            session.commit()\n"
+        "            return {'id': widget.id, 'name': widget.name}, 201\n\n"
+        "    return app\n"
+    ),
+    "alembic.ini": (
+        "[alembic]\nscript_location = %(here)s/alembic\nsqlalchemy.url = sqlite:///widgets.db\n"
+    ),
+    "alembic/env.py": (
+        "from alembic import context\nfrom sqlalchemy import engine_from_config, pool\n\n"
+        "from widgets import Base\n\nconfig = context.config\n\n"
+        "connectable = engine_from_config(\n"
+        "    config.get_section(config.config_ini_section), prefix='sqlalchemy.',\n"
+        "    poolclass=pool.NullPool)\n"
+        "with connectable.connect() as connection:\n"
+        "    context.configure(connection=connection, target_metadata=Base.metadata)\n"
+        "    with context.begin_transaction():\n        context.run_migrations()\n"
+    ),
+    "alembic/script.py.mako": (
+        '"""${message}"""\nfrom alembic import op\nimport sqlalchemy as sa\n'
+        "${imports if imports else ''}\n"
+        "revision = ${repr(up_revision)}\ndown_revision = ${repr(down_revision)}\n\n\n"
+        "def upgrade():\n    ${upgrades if upgrades else 'pass'}\n\n\n"
+        "def downgrade():\n    ${downgrades if downgrades else 'pass'}\n"
+    ),
+    "alembic/versions/0001_widgets.py": (
+        '"""widgets"""\nfrom alembic import op\nimport sqlalchemy as sa\n\n'
+        "revision = '0001'\ndown_revision = None\n\n\n"
+        "def upgrade():\n    op.create_table(\n        'widgets',\n"
+        "        sa.Column('id', sa.Integer, primary_key=True),\n"
+        "        sa.Column('name', sa.String(80), nullable=False))\n\n\n"
+        "def downgrade():\n    op.drop_table('widgets')\n"
+    ),
+    "requirements.txt": "flask==3.1.0\nsqlalchemy==2.0.36\nalembic==1.14.0\n",
 }
 
 
@@ -377,10 +439,6 @@ CORPUS = [
         "factory, blueprints, templates, login sessions, SQLite through init-db, pytest suite",
         _from_sdist(FLASK, "examples/tutorial"),
         _flaskr,
-        known_gap=(
-            "no step creates its tables before traffic: its init-db drops them, so it is not "
-            "run on every deploy, and a run-once init is not built yet"
-        ),
     ),
     CorpusApp(
         "apiflask-basic",
@@ -417,10 +475,6 @@ CORPUS = [
         _as_package(FLASK_SECURITY, "examples/fsqlalchemy1"),
         _security,
         app="fsqlalchemy1.app:create_app",
-        known_gap=(
-            "its URL defaults to an in-memory SQLite (sqlite://), which the service takes for "
-            "a server URL with no default and refuses to start without"
-        ),
         extra_files={
             "requirements.txt": (
                 "flask-security[fsqla,common,babel]==5.9.2\nzxcvbn==4.5.0\nargon2-cffi==25.1.0\n"
@@ -444,6 +498,12 @@ CORPUS = [
         "Flask-SQLAlchemy with Flask-Migrate: `flask db upgrade` before traffic",
         _notes_source,
         _notes,
+    ),
+    CorpusApp(
+        "widgets",
+        "plain SQLAlchemy with Alembic (alembic.ini, no Flask-Migrate): `alembic upgrade head`",
+        _written(WIDGETS),
+        _widgets,
     ),
 ]
 

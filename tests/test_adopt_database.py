@@ -23,11 +23,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from apistarter.adopt import adopted_deploy, adoption
 from apistarter.cli import app
 from apistarter.inspect import inspect_project
 from tests.flask_examples import new_legacy, sdist, write_files
 from tests.harness import as_image_user, dockerfile_instruction, http_request, serve, stop
 from tests.postgres_cluster import Cluster, postgres_cluster
+from tests.test_database import _reset
 from tests.test_deploy import _kustomize, validate
 
 # Flask-Migrate's sdist ships tests/app.py: Flask-SQLAlchemy with a URL built from the
@@ -73,7 +75,8 @@ def create_app():
 
     return app
 """
-MIGRATE_COMMAND = ["flask", "--app", "svc.legacy.mount:configured_app", "db", "upgrade"]
+# The one migration step of every target, and the README's local command.
+MIGRATE_COMMAND = ["python", "-m", "svc.migrate"]
 
 
 def _flask(app: str, cwd: Path, *args: str) -> None:
@@ -187,16 +190,16 @@ def _site(project: Path, root: Path) -> Path:
 def _readme_migration(project: Path) -> str:
     """The README's one command that migrates, as written there."""
     readme = (project / "README.md").read_text()
-    (line,) = [line for line in readme.splitlines() if line.startswith(".venv/bin/flask --app ")]
+    (line,) = [line for line in readme.splitlines() if line.endswith(" -m svc.migrate")]
     return line
 
 
 def _as_readme_venv(project: Path) -> None:
-    """The README's `.venv/bin/flask`: this interpreter, the service installed by _site."""
-    flask = project / ".venv" / "bin" / "flask"
-    flask.parent.mkdir(parents=True)
-    flask.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m flask "$@"\n')
-    flask.chmod(0o755)
+    """The README's `.venv/bin/python`: this interpreter, the service installed by _site."""
+    python = project / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
 
 
 @contextlib.contextmanager
@@ -249,17 +252,17 @@ def test_a_sqlite_app_is_migrated_by_the_readme_and_served_from_the_wheel(
             assert status == 503, body
             assert isinstance(body, dict)
             assert body["checks"]["legacy_database"] == (
-                f"error: {database} does not exist: run db upgrade"
+                f"error: {database} does not exist: run python -m svc.migrate"
             )
             assert _json(server.base_url, "GET", "/notes")[0] == 500
             # The README's command, as written, from the service's root.
             line = _readme_migration(project)
-            assert line.split() == [".venv/bin/flask", *MIGRATE_COMMAND[1:]]
+            assert line.split() == [".venv/bin/python", *MIGRATE_COMMAND[1:]]
             # As the image's user, whose exec of this interpreter must be direct (through a
             # shell it cannot reach the interpreter's home); the PostgreSQL case runs the
             # line itself through a shell.
             migrated = subprocess.run(
-                [*as_user, sys.executable, "-m", "flask", *line.split()[1:]],
+                [*as_user, sys.executable, *line.split()[1:]],
                 cwd=project,
                 env={**os.environ, **env},
                 capture_output=True,
@@ -294,7 +297,7 @@ def test_a_sqlite_app_is_migrated_by_the_readme_and_served_from_the_wheel(
                 assert status == 503, body
             assert isinstance(body, dict)
             assert body["checks"]["legacy_database"] == (
-                f"error: {database} has no table alembic_version, note: run db upgrade"
+                f"error: {database} has no table alembic_version, note: run python -m svc.migrate"
             )
 
 
@@ -373,11 +376,12 @@ def test_flask_migrate_s_own_example_app_is_adopted_and_migrated(
         as_user = as_image_user(project, instance)
         env = {**os.environ, "PYTHONPATH": str(site), "APP_LEGACY_INSTANCE_PATH": str(instance)}
         line = _readme_migration(project).split()
-        assert line == [".venv/bin/flask", *MIGRATE_COMMAND[1:]]
-        flask = [*as_user, sys.executable, "-m", "flask", *line[1:3]]
-        for step in (["db", "upgrade"], ["add"]):  # the README's, then the app's own command
+        assert line == [".venv/bin/python", *MIGRATE_COMMAND[1:]]
+        flask = [sys.executable, "-m", "flask", "--app", "svc.legacy.mount:configured_app"]
+        # The README's step, then the app's own command.
+        for step in ([sys.executable, *line[1:]], [*flask, "add"]):
             done = subprocess.run(
-                [*flask, *step], cwd=project, env=env, capture_output=True, text=True
+                [*as_user, *step], cwd=project, env=env, capture_output=True, text=True
             )
             assert done.returncode == 0, done.stderr
         with sqlite3.connect(instance / "app.db") as db:
@@ -428,8 +432,8 @@ def _systemd_step(project: Path) -> list[str]:
     assert "StateDirectory=svc\n" in text
     (line,) = [line for line in text.splitlines() if line.startswith("ExecStartPre=")]
     program, *args = line.removeprefix("ExecStartPre=").split()
-    assert program == "/opt/svc/bin/flask"
-    return ["flask", *args]
+    assert program == "/opt/svc/bin/python"
+    return ["python", *args]
 
 
 STEPS = {"kubernetes": _kubernetes_step, "compose": _compose_step, "vm": _systemd_step}
@@ -451,3 +455,107 @@ def test_every_target_migrates_the_app_s_database_before_traffic(
         assert "Two instances writing it would corrupt it or fail on its lock" in adr
         if deploy == "kubernetes":
             assert "(`Recreate`, a short gap in service each time)" in adr
+
+
+@pytest.mark.slow
+def test_one_step_migrates_the_service_s_own_tables_then_the_app_s_database(
+    notes_app: Path, cluster: Cluster
+) -> None:
+    """A service with its own PostgreSQL and an adopted app's SQLite: one command migrates
+    both, in order, on every target and locally."""
+    with _adopted(notes_app, "--set", "database=postgresql", "--set", "deploy=compose") as (
+        project,
+        root,
+    ):
+        result = validate(project, "compose")
+        assert result.returncode == 0, result.stdout + result.stderr
+        services = yaml.safe_load((project / "compose.yaml").read_text())["services"]
+        step = services["migrate"]
+        assert step["command"] == MIGRATE_COMMAND
+        # The service's PostgreSQL beside it, and the app's SQLite file on the volume.
+        assert "postgres" in services
+        assert "instance:/app/instance" in step["volumes"]
+        site = _site(project, root)
+        instance = root / "app" / "instance"
+        instance.mkdir(parents=True)
+        # The cluster is the module's: another test may have left its own alembic_version.
+        _reset(cluster)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(site),
+            "APP_LEGACY_INSTANCE_PATH": str(instance),
+            "APP_DATABASE_URL": cluster.url(),
+        }
+        env.pop("DATABASE_URL", None)
+        _as_readme_venv(project)
+        readme_step = ["sh", "-c", _readme_migration(project)]
+        # Without the service's URL: one line naming it, nothing migrated, no traceback.
+        unset = {k: v for k, v in env.items() if k != "APP_DATABASE_URL"}
+        refused = subprocess.run(
+            readme_step, cwd=project, env=unset, capture_output=True, text=True, check=False
+        )
+        assert refused.returncode == 1, refused.stderr
+        assert refused.stderr.startswith("svc cannot migrate: APP_DATABASE_URL"), refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert not (instance / "notes.db").exists()
+        migrated = subprocess.run(
+            readme_step, cwd=project, env=env, capture_output=True, text=True, check=False
+        )
+        assert migrated.returncode == 0, migrated.stderr
+        lines = migrated.stderr.splitlines()
+        own = next(i for i, line in enumerate(lines) if "database at migration" in line)
+        app_step = next(i for i, line in enumerate(lines) if "flask db upgrade done" in line)
+        assert own < app_step, lines
+        program, *args = dockerfile_instruction(project, "CMD")
+        command = [sys.executable if program == "python" else program, *args]
+        serve_env = {k: env[k] for k in ("PYTHONPATH", "APP_LEGACY_INSTANCE_PATH")}
+        serve_env["APP_DATABASE_URL"] = cluster.url()
+        with serve(root / "app", command, serve_env) as server:
+            status, body = _json(server.base_url, "GET", "/readyz")
+            assert status == 200, body
+            assert isinstance(body, dict)
+            assert body["checks"] == {"database": "ok", "legacy_database": "ok"}
+            assert _json(server.base_url, "POST", "/notes", {"text": "both"})[0] == 201
+            item = {"name": "both", "price": "1.50"}
+            assert _json(server.base_url, "POST", "/v1/items", item)[0] == 201
+
+
+@pytest.mark.parametrize("default", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_default_becomes_a_file_in_the_instance_folder(
+    tmp_path: Path, default: str
+) -> None:
+    root = write_files(
+        tmp_path / "app",
+        {
+            "app.py": (
+                "import os\nfrom flask import Flask\nfrom flask_sqlalchemy import SQLAlchemy\n"
+                "db = SQLAlchemy()\n\n\nclass User(db.Model):\n"
+                "    id = db.Column(db.Integer, primary_key=True)\n\n\n"
+                "def create_app():\n    app = Flask(__name__)\n"
+                "    app.config['SQLALCHEMY_DATABASE_URI'] = os.environ.get(\n"
+                f"        'DATABASE_URL', {default!r}\n    )\n"
+                "    db.init_app(app)\n    return app\n"
+            ),
+            "requirements.txt": "flask>=3\nflask-sqlalchemy>=3.1\n",
+        },
+    )
+    report = inspect_project(root)
+    assert report.database is not None and report.database.default == default
+    data = adoption(report, root, "3.12").data
+    database = data["database"]
+    # A file in the instance folder, starting empty as the app's own default did: no
+    # table is expected in it, and the service starts without the setting.
+    assert (database["sqlite"], database["in_memory"], database["tables"]) == (
+        "database.sqlite",
+        True,
+        [],
+    )
+    # The README's note about in-memory SQLite is not about this URL any more.
+    assert data["memory_sqlite"] == []
+    deploy = adopted_deploy(
+        {"secrets": ["APP_API_KEY"], "required_secrets": [], "writable_paths": ["/tmp"]},
+        data,
+        "svc",
+    )
+    assert deploy["required_secrets"] == []
+    assert deploy["instance_volume"] == {"path": "/app/instance", "size": "1Gi"}

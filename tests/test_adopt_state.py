@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -203,7 +204,7 @@ def test_not_ready_until_the_app_s_database_is_initialised(
                 "status": "not_ready",
                 "checks": {
                     "legacy_database:flaskr.sqlite": f"error: {database} does not exist: "
-                    "run the app's init command"
+                    "run python -m blog.migrate"
                 },
             },
         )
@@ -212,18 +213,36 @@ def test_not_ready_until_the_app_s_database_is_initialised(
         status, _, body = http_request(server.base_url, "GET", "/readyz")
         assert status == 503
         assert json.loads(body)["checks"]["legacy_database:flaskr.sqlite"] == (
-            f"error: {database} has no table post, user: run the app's init command"
+            f"error: {database} has no table post, user: run python -m blog.migrate"
         )
-        # The README's one-liner: the app's own init command with the service's settings.
+        # The README's migration step, which every deploy target runs: the app's own
+        # init-db with the service's settings, since its database is missing.
         readme = (project / "README.md").read_text()
-        assert "flask --app blog.legacy.mount:configured_app init-db" in readme
-        flask = [sys.executable, "-m", "flask", "--app", "blog.legacy.mount:configured_app"]
-        run([*flask, "init-db"], project, env)
+        assert "\n.venv/bin/python -m blog.migrate\n" in readme
+        assert _migration_step(project) == ["python", "-m", "blog.migrate"]
+        migrate = [sys.executable, "-m", "blog.migrate"]
+        assert "init-db done" in run(migrate, project, env)
         status, _, body = http_request(server.base_url, "GET", "/readyz")
         assert (status, json.loads(body)["checks"]) == (
             200,
             {"legacy_database:flaskr.sqlite": "ok"},
         )
+        # Data written over HTTP outlives the next deploy's step: init-db drops its
+        # tables, so it runs only while the database is missing.
+        form = b"username=ada&password=pw"
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        status, _, _ = http_request(server.base_url, "POST", "/auth/register", form, headers)
+        assert status == 302
+        assert "init-db not run" in run(migrate, project, env)
+        with sqlite3.connect(database) as db:
+            assert db.execute("SELECT username FROM user").fetchall() == [("ada",)]
+
+
+def _migration_step(project: Path) -> list[str]:
+    """The command of the Kubernetes initContainer (the default target)."""
+    deployment = yaml.safe_load((project / "deploy/kubernetes/deployment.yaml").read_text())
+    (step,) = deployment["spec"]["template"]["spec"]["initContainers"]
+    return [str(part) for part in step["command"]]
 
 
 # One Uvicorn process, Uvicorn's supervisor with two workers, Gunicorn's with two.
@@ -321,3 +340,30 @@ def test_an_update_keeps_the_adopted_app_s_secret_and_volume(
     assert "claimName: blog-instance" in after["deployment.yaml"]
     assert "--from-literal=APP_SECRET_KEY=..." in after["kustomization.yaml"]
     assert after["horizontalpodautoscaler.yaml"] == before["horizontalpodautoscaler.yaml"]
+
+
+def test_an_update_gives_a_service_adopted_before_the_one_step_its_migration_step(
+    flaskr_service: Path, tmp_path: Path
+) -> None:
+    """A service adopted before the migration step existed (its answers without it, no
+    migrate modules, no initContainer) gets them from `update`."""
+    project = tmp_path / "blog"
+    shutil.copytree(flaskr_service, project, symlinks=True)
+    answers_file = project / ".copier-answers.yml"
+    answers = yaml.safe_load(answers_file.read_text())
+    del answers["legacy"]["migration"]
+    answers["deploy"]["migration"] = None
+    answers_file.write_text(yaml.safe_dump(answers, sort_keys=False))
+    for module in ("src/blog/migrate.py", "src/blog/legacy/migrate.py"):
+        (project / module).unlink()
+    git(project, "commit", "--quiet", "-am", "as adopted before the migration step")
+
+    result = CliRunner().invoke(app, ["update", str(project)])
+
+    assert result.exit_code == 0, result.output
+    assert _migration_step(project) == ["python", "-m", "blog.migrate"]
+    for module in ("src/blog/migrate.py", "src/blog/legacy/migrate.py"):
+        assert (project / module).is_file(), module
+    assert "\n.venv/bin/python -m blog.migrate\n" in (project / "README.md").read_text()
+    updated = yaml.safe_load(answers_file.read_text())
+    assert updated["legacy"]["migration"] == {"args": ["init-db"], "once": True}

@@ -20,8 +20,16 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from apistarter.database import migrate_command
 from apistarter.deploy import MigrationDeploy
-from apistarter.inspect import AppDatabase, Command, Dependency, IndexOption, InspectReport
+from apistarter.inspect import (
+    AppDatabase,
+    Command,
+    Dependency,
+    Evidence,
+    IndexOption,
+    InspectReport,
+)
 from apistarter.inspect.reader import Reader
 from apistarter.legacy_source import (
     NOT_COPIED,
@@ -35,7 +43,14 @@ from apistarter.legacy_source import (
 from apistarter.resolve import ResolveError, compile_set, index_note, mentioned
 from apistarter.service_routes import docs_of, service_routes, shadowed
 
-__all__ = ["AdoptError", "Adoption", "adopted_deploy", "adoption", "check_dependencies"]
+__all__ = [
+    "AdoptError",
+    "Adoption",
+    "adopted_deploy",
+    "adoption",
+    "check_dependencies",
+    "legacy_migration",
+]
 
 # Where the app's code lives in the service, at the project root.
 LEGACY_DIR = "legacy"
@@ -50,6 +65,11 @@ INSTANCE_VOLUME_SIZE = "1Gi"
 # The service setting holding the app's database URL when the app reads it from no
 # variable of its own.
 LEGACY_DATABASE_SETTING = "APP_LEGACY_DATABASE_URL"
+# Flask-Migrate's command that applies the app's migrations.
+FLASK_MIGRATE_UPGRADE = ["db", "upgrade"]
+# The file in the instance folder that stands for an in-memory SQLite default URL.
+IN_MEMORY_SQLITE_FILE = "database.sqlite"
+_IN_MEMORY_URLS = frozenset({"sqlite://", "sqlite:///:memory:"})
 # The service setting that becomes the app's SECRET_KEY.
 SECRET_KEY_SETTING = "APP_SECRET_KEY"  # noqa: S105 - a variable name, not its value
 # Extensions needing the app's secret key: signed cookies, CSRF tokens, login sessions.
@@ -106,24 +126,47 @@ def adopted_deploy(plan: dict[str, Any], legacy: dict[str, Any], package: str) -
         *([database["setting"]] if database else []),
     ]
     plan = {**plan, "secrets": secrets}
-    if database:
-        # A server's URL has no default the service could use: it cannot start without it.
-        if not database["sqlite"]:
-            plan["required_secrets"] = [*plan["required_secrets"], database["setting"]]
-        if database["migrate_args"] and not plan.get("migration"):
-            command = ["flask", "--app", f"{package}.legacy.mount:configured_app"]
-            plan["migration"] = MigrationDeploy(
-                command=(*command, *database["migrate_args"]),
-                # Every secret the app's settings may need (its SECRET_KEY, its URL).
-                secrets=tuple(secrets),
-                state_volume=bool(database["sqlite"]),
-                postgres_image=None,
-            ).model_dump(mode="json")
+    # A server's URL has no default the service could use: it cannot start without it.
+    if database and not database["sqlite"]:
+        plan["required_secrets"] = [*plan["required_secrets"], database["setting"]]
+    if legacy_migration(legacy):
+        # One step migrates everything the service owns: its own tables first (when it
+        # has them), then the app's database (legacy/migrate.py).
+        own = plan.get("migration") or {}
+        plan["migration"] = MigrationDeploy(
+            command=migrate_command(package),
+            # Every secret either side may need (the app's SECRET_KEY, its URL, the service's).
+            secrets=tuple(dict.fromkeys([*own.get("secrets", ()), *secrets])),
+            state_volume=bool(database.get("sqlite") or legacy.get("databases")),
+            postgres_image=own.get("postgres_image"),
+        ).model_dump(mode="json")
     if legacy.get("databases") or database.get("sqlite"):
         volume = {"path": INSTANCE_PATH, "size": INSTANCE_VOLUME_SIZE}
         return {**plan, "instance_volume": volume, "min_replicas": 1, "max_replicas": 1}
     paths = [*plan["writable_paths"], *([INSTANCE_PATH] if legacy.get("instance") else [])]
     return {**plan, "writable_paths": paths}
+
+
+def legacy_migration(legacy: dict[str, Any]) -> dict[str, Any]:
+    """What the migration step does for the adopted app's database, {} when nothing.
+
+    The app's own command, run as `flask` would run it with the service's settings (or
+    Alembic's, for an app without Flask-Migrate): its migrations on every deploy; an init
+    command only while readiness finds the database missing, since it may drop what is
+    there (flaskr's `init-db` does). ``legacy`` is the template's ``legacy`` answer, at
+    `new` or as an update reads it back.
+    """
+    database = legacy.get("database") or {}
+    if database.get("alembic"):
+        # Plain Alembic: its command API with the app's ini, not a Flask command.
+        return {"args": ["upgrade", "head"], "once": False, "alembic": True}
+    args = list(database.get("migrate_args") or [])
+    if database and args:
+        return {"args": args, "once": args != FLASK_MIGRATE_UPGRADE}
+    init = legacy.get("init_command")
+    if init and legacy.get("databases"):
+        return {"args": [init], "once": True}
+    return {}
 
 
 def _app_database(report: InspectReport) -> dict[str, Any]:
@@ -136,7 +179,7 @@ def _app_database(report: InspectReport) -> dict[str, Any]:
     setting = found.env if _is_name(found.env) else LEGACY_DATABASE_SETTING
     init = _init_command(report)
     if found.migrate == "flask-migrate" and found.migrations:
-        args = ["db", "upgrade"]
+        args = FLASK_MIGRATE_UPGRADE
     elif init:
         args = [init.name]
     else:
@@ -145,6 +188,12 @@ def _app_database(report: InspectReport) -> dict[str, Any]:
     sqlite = (
         found.sqlite_file if found.sqlite_file and _FILE_NAME.fullmatch(found.sqlite_file) else ""
     )
+    # An in-memory default is a new, empty database for every connection (and the mount
+    # serves each request on a thread of its own): a file in the instance folder instead,
+    # which starts empty too, so no table is expected in it before the app makes them.
+    in_memory = found.default in _IN_MEMORY_URLS
+    if in_memory:
+        sqlite = IN_MEMORY_SQLITE_FILE
     migrations = (
         found.migrations
         and _FILE_NAME.fullmatch(found.migrations.replace("/", "_"))
@@ -157,12 +206,39 @@ def _app_database(report: InspectReport) -> dict[str, Any]:
         "setting": setting,
         # A SQLite file: in the instance folder (a volume), never beside the app's code.
         "sqlite": sqlite,
+        # The app's own default was in memory: the file stands for it.
+        "in_memory": in_memory,
         "migrations": f"{LEGACY_DIR}/{found.migrations}" if migrations else "",
+        # Plain Alembic (no Flask-Migrate): its ini, shipped with its migrations.
+        "alembic": (
+            f"{LEGACY_DIR}/{found.alembic_ini}"
+            if migrations and found.migrate == "alembic" and found.alembic_ini == "alembic.ini"
+            else ""
+        ),
         "migrate_args": args,
-        # An app object (not a factory) is made once per process, as its module is imported.
-        "made_at_import": report.app.kind == "object",
-        "tables": [table for table in found.tables if _is_name(table)],
+        # An app object (not a factory) is made once per process, as its module is imported;
+        # so is plain SQLAlchemy's engine, as a rule (`engine = create_engine(...)` at the top).
+        "made_at_import": report.app.kind == "object" or found.library == "sqlalchemy",
+        "tables": [] if in_memory else [table for table in found.tables if _is_name(table)],
     }
+
+
+# The lines an expression reading the URL spans, as written (`os.environ.get(` then its
+# default on the next line or two).
+_URL_EXPRESSION_LINES = 3
+
+
+def _is_database_default(where: Evidence, report: InspectReport) -> bool:
+    """Whether ``where`` is in the expression that gives the app's database its default URL."""
+    found = report.database
+    url = found.url_evidence if found else None
+    return bool(
+        found
+        and found.default in _IN_MEMORY_URLS
+        and url
+        and where.file == url.file
+        and 0 <= where.line - url.line < _URL_EXPRESSION_LINES
+    )
 
 
 def _is_name(text: str | None) -> bool:
@@ -287,7 +363,9 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         if s.kind in ("env", "env-prefix") and _ENV_NAME.fullmatch(s.name)
     ]
     init = _init_command(report)
+    init_command = init.name if init else ""
     database = _app_database(report)
+    databases = _instance_databases(report) if instance and not database else {}
     smoke_paths = sorted(
         {
             r.rule
@@ -326,10 +404,14 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         "instance_path": INSTANCE_PATH,
         # SQLite files in the instance folder, and the tables the app's schema creates:
         # the service is not ready until they are there.
-        "databases": _instance_databases(report) if instance and not database else {},
-        "init_command": init.name if init else "",
+        "databases": databases,
+        "init_command": init_command,
         # The app's SQLAlchemy database: its URL as a setting, its tables, its migrations.
         "database": database,
+        # What the migration step does for the app's database (legacy/migrate.py).
+        "migration": legacy_migration(
+            {"database": database, "init_command": init_command, "databases": databases}
+        ),
         "smoke_paths": smoke_paths,
         # The page the load test calls and the generated test moves to FastAPI.
         "load_path": smoke_paths[0] if smoke_paths else "/",
@@ -360,8 +442,13 @@ def adoption(report: InspectReport, source: Path, python_version: str) -> Adopti
         "tests": report.tests.directory if report.tests else "",
         "test_runner": report.tests.runner if report.tests else "",
         "extensions": [e.name for e in report.extensions],
-        # Each of a2wsgi's threads would see its own, empty, in-memory database.
-        "memory_sqlite": [str(s.evidence) for s in report.state if s.kind == "sqlite-in-memory"],
+        # Each of a2wsgi's threads would see its own, empty, in-memory database; not the
+        # database's own default, which the service keeps in a file.
+        "memory_sqlite": [
+            str(s.evidence)
+            for s in report.state
+            if s.kind == "sqlite-in-memory" and not _is_database_default(s.evidence, report)
+        ],
     }
     return Adoption(
         source=root,

@@ -18,7 +18,7 @@ from typing import Any
 from packaging.version import Version
 
 from apistarter import __version__
-from apistarter.adopt import adopted_deploy, adoption
+from apistarter.adopt import adopted_deploy, adoption, legacy_migration
 from apistarter.answers import load_answers_file, parse_set_options
 from apistarter.decision import FRAMEWORK_NAMES, Reason, Recommendation, decide
 from apistarter.inspect import InspectError, InspectReport, inspect_project
@@ -414,7 +414,9 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
     if chosen == "hybrid" and isinstance(legacy, dict) and legacy:
         # The adopted app's own docs keep their paths; the service's stay out of their way.
         data["routes"] = service_routes(legacy.get("app_docs") or [])
-        # An adopted app's secret and instance folder stay in the recomputed deploy plan.
+        # An adopted app's secret and instance folder stay in the recomputed deploy plan,
+        # and its database gets the migration step of this version.
+        data["legacy"] = legacy = {**legacy, "migration": legacy_migration(legacy)}
         data["deploy"] = adopted_deploy(data["deploy"], legacy, data["package_name"])
     previous = recorded.get("framework")
     if recorded.get("adr"):
