@@ -97,6 +97,7 @@ def test_answer_the_questions_and_get_a_working_service(tmp_path: Path) -> None:
         "Flask experience",
         "Who calls the API",
         "typed request/response validation",
+        "How do clients authenticate",
         "Where will the service run",
         "CPU cores",
         "keep data in a database",
@@ -126,7 +127,7 @@ def test_an_override_in_the_prompt_is_shown_confirmed_and_recorded(tmp_path: Pat
     child = _spawn(tmp_path, "new", "svc", "--set", "description=x", "--set", "author=")
     child.expect("Python version")
     child.sendline("")
-    for _ in range(14):  # every decision question, defaults
+    for _ in range(15):  # every decision question, defaults
         child.expect(PROMPT)
         child.sendline("")
     # `?` works at the last prompt too.

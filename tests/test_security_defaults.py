@@ -81,7 +81,9 @@ def _package(project: Path) -> str:
 
 def _probe(project: Path, framework: Framework) -> dict[str, Any]:
     script = PROBE.format(package=_package(project), framework=framework, message=CRASH_MESSAGE)
-    output = run([sys.executable, "-c", script], project)
+    # The service with API keys needs one to import (its settings refuse an empty list).
+    keys = {"APP_API_KEYS": json.dumps(["probe-key-0123456789abcdef"])}
+    output = run([sys.executable, "-c", script], project, keys)
     marked = [line for line in output.splitlines() if line.startswith("PROBE-REPORT ")]
     assert len(marked) == 1, output
     report: dict[str, Any] = json.loads(marked[0].removeprefix("PROBE-REPORT "))
@@ -107,7 +109,8 @@ def test_errors_hide_details_and_secrets_are_typed(
     framework: Framework, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    project = render_service(tmp_path / "svc", framework)
+    # With API keys: the default service (auth=none) has no secret setting to check.
+    project = render_service(tmp_path / "svc", framework, {"auth": "api-key"})
     report = _probe(project, framework)
 
     # Debug off by default in every app the server runs (the hybrid's Flask app too).
