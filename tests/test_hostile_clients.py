@@ -593,9 +593,9 @@ def test_settings_that_cannot_work_stop_the_start_with_one_line(
 
 def refused_start(
     project: Path, variable: str, environment: Mapping[str, str], exit_code: int
-) -> None:
+) -> str:
     """The Dockerfile's CMD with ``environment`` exits ``exit_code`` with one line naming
-    ``variable``."""
+    ``variable``; returns that line."""
     started = subprocess.run(
         dockerfile_instruction(project, "CMD"),
         cwd=project,
@@ -614,6 +614,7 @@ def refused_start(
     assert started.returncode == exit_code, (variable, started.returncode, output)
     assert len(output) == 1 and variable in output[0], (variable, output)
     assert "Traceback" not in output[0] and SECRET not in output[0]
+    return output[0]
 
 
 # Every server plan the engine can choose (see test_shutdown.py for the same list).
