@@ -79,6 +79,8 @@ def test_new_without_the_index_says_so_and_writes_no_lock(
     # Nothing listens on loopback port 1: the index cannot be reached.
     monkeypatch.setenv("UV_INDEX_URL", "http://127.0.0.1:1/simple")
     monkeypatch.setenv("UV_NO_CACHE", "1")
+    # A narrow terminal: uv wraps its causes to COLUMNS, the address onto a line of its own.
+    monkeypatch.setenv("COLUMNS", "30")
     _with_python312(monkeypatch, tmp_path)
     project = tmp_path / "svc"
 

@@ -461,13 +461,30 @@ def _write_lock(tree: Path, python_version: str) -> str:
         return f"uv.lock not written: uv lock took over {LOCK_TIMEOUT_S} s (run it later)"
     if result.returncode == 0:
         return ""
-    causes = [line.strip().removeprefix("cause: ") for line in result.stderr.splitlines()]
-    causes = [cause for cause in causes if cause] or [f"uv exited {result.returncode}"]
+    causes = _uv_causes(result.stderr) or [f"uv exited {result.returncode}"]
     # uv's last "cause:" line is the root of the failure; the address it could not
     # fetch, when there is one, says which index that was.
     fetched = next((c for c in causes if c.startswith("Failed to fetch")), causes[-1])
     problem = causes[-1] if fetched == causes[-1] else f"{fetched}: {causes[-1]}"
     return f"uv.lock not written: {problem}; run `uv lock` when it can resolve, then commit it"
+
+
+def _uv_causes(stderr: str) -> list[str]:
+    """uv's error and its "cause:" lines, each whole.
+
+    uv wraps its messages to the terminal's width (COLUMNS), indenting the rest of a
+    message on the lines below: those belong to the message above them.
+    """
+    causes: list[str] = []
+    for line in stderr.splitlines():
+        text = line.strip()
+        if not text:
+            continue
+        if causes and not text.startswith(("error:", "cause:", "hint:", "warning:")):
+            causes[-1] = f"{causes[-1]} {text}"
+        else:
+            causes.append(text.removeprefix("cause: "))
+    return causes
 
 
 @contextlib.contextmanager
