@@ -583,27 +583,33 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 @contextlib.contextmanager
 def _interrupted_once() -> Iterator[None]:
-    """Let Ctrl-C (or SIGTERM) interrupt the work once, then ignore it until the block ends.
+    """Let Ctrl-C (or SIGTERM) interrupt the work once, then ignore it.
 
     The first press raises KeyboardInterrupt so the work stops and is undone; a second
     press while the undo runs would leave it half done, so further presses are ignored
-    (git, run meanwhile, inherits the ignoring too). Signals are the main thread's only.
+    (git, run meanwhile, inherits the ignoring too). They stay ignored after the block:
+    the interruption ends the command, and a press on its way out would cut off the
+    message saying what was undone. Signals are the main thread's only.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    interrupted = False
 
     def interrupt(signum: int, frame: object) -> None:
+        nonlocal interrupted
         for stop in _STOP_SIGNALS:
             signal.signal(stop, signal.SIG_IGN)
+        interrupted = True
         raise KeyboardInterrupt
 
     previous = {stop: signal.signal(stop, interrupt) for stop in _STOP_SIGNALS}
     try:
         yield
     finally:
-        for stop, handler in previous.items():
-            signal.signal(stop, handler)
+        if not interrupted:
+            for stop, handler in previous.items():
+                signal.signal(stop, handler)
 
 
 _REMOVE_ATTEMPTS = 5
