@@ -22,8 +22,8 @@ import copier
 import pytest
 from typer.testing import CliRunner, Result
 
-from apistarter import render
 from apistarter.cli import app
+from apistarter.render import update as render_update
 from apistarter.template_source import RECORDED_SOURCE
 
 from .harness import git, tree_state
@@ -137,13 +137,13 @@ def test_a_link_out_of_the_project_is_never_written_through(project: Path, tmp_p
 def test_a_failure_after_copier_wrote_restores_everything(
     project: Path, monkeypatch: pytest.MonkeyPatch, failure: BaseException, expected: str
 ) -> None:
-    real = render._copier_update
+    real = render_update._copier_update
 
     def update_then_fail(*args: object, **kwargs: object) -> None:
         real(*args, **kwargs)  # type: ignore[arg-type]
         raise failure  # after Copier wrote every file: the worst moment
 
-    monkeypatch.setattr(render, "_copier_update", update_then_fail)
+    monkeypatch.setattr(render_update, "_copier_update", update_then_fail)
 
     message = _unchanged(project, 1, "--set", "deploy=vm")
 
@@ -303,7 +303,7 @@ def _update_process(project: Path, *args: str) -> subprocess.Popen[str]:
 
 def test_an_update_while_another_holds_the_lock_is_refused(project: Path) -> None:
     git_dir = project / git(project, "rev-parse", "--git-dir").strip()
-    holder = os.open(git_dir / render.UPDATE_LOCK, os.O_RDWR | os.O_CREAT)
+    holder = os.open(git_dir / render_update.UPDATE_LOCK, os.O_RDWR | os.O_CREAT)
     fcntl.flock(holder, fcntl.LOCK_EX)
     try:
         message = _unchanged(project, 2, "--set", "deploy=vm")

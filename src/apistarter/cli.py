@@ -1,7 +1,7 @@
 """The command line: parses, prompts and prints.
 
 It talks to workflow.py, which joins the rules (decision.py), the reading of an existing
-app (inspect) and the rendering (render.py), and to questions.py for the questions.
+app (inspect) and the rendering (the render package), and to questions.py for the questions.
 """
 
 from __future__ import annotations

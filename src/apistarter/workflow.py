@@ -1,6 +1,6 @@
 """What `new`, `update` and `decide` do between the questions and the rendering.
 
-cli.py asks and prints, decision.py decides, render.py talks to Copier and git,
+cli.py asks and prints, decision.py decides, the render package talks to Copier and git,
 inspect reads an existing app, adopt brings it in. This module joins them and is the
 one the command line talks to (with questions.py for the questions themselves): how
 given answers merge with presets and policies, which framework a policy allows, which
