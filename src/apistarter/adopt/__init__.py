@@ -1,8 +1,9 @@
 """Adopting an existing Flask app into a hybrid service (`apistarter new --legacy PATH`).
 
-app: what the app brings and the template's ``legacy`` answer; database: its database
-and migration step; dependencies: its requirements resolved with the service's;
-deploy: the deploy plan's additions for it.
+layout: where its pieces live in the service; app: what the app brings and the
+template's ``legacy`` answer; database: its database and migration step;
+dependencies: its requirements resolved with the service's; deploy: the deploy
+plan's additions for it.
 """
 
 from apistarter.adopt.app import Adoption, adoption

@@ -19,7 +19,6 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from apistarter.adopt.database import (
-    INSTANCE_PATH,
     app_database,
     database_findings,
     find_init_command,
@@ -28,6 +27,7 @@ from apistarter.adopt.database import (
     legacy_migration,
 )
 from apistarter.adopt.dependencies import check_dependencies, resolve_app_set, resolve_dev_set
+from apistarter.adopt.layout import ADOPTED_PREFIX, INSTANCE_PATH, LEGACY_DIR
 from apistarter.inspect import (
     Dependency,
     IndexOption,
@@ -43,19 +43,6 @@ from apistarter.legacy_source import (
 )
 from apistarter.resolve import index_note
 from apistarter.service_routes import docs_of, service_routes, shadowed
-
-# Where the app's code lives in the service, at the project root.
-LEGACY_DIR = "legacy"
-
-
-# Mounted at the root, existing clients keep their URLs: FastAPI's routes are matched
-# first, everything else reaches Flask, so a route moves by being written in FastAPI.
-ADOPTED_PREFIX = ""
-
-
-# The service setting that becomes the app's SECRET_KEY.
-SECRET_KEY_SETTING = "APP_SECRET_KEY"  # noqa: S105 - a variable name, not its value
-
 
 # Extensions needing the app's secret key: signed cookies, CSRF tokens, login sessions.
 _SIGNED = frozenset({"sessions", "flask-login", "flask-wtf", "flask-session"})

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from apistarter.adopt.app import LEGACY_DIR
+from apistarter.adopt.layout import LEGACY_DATABASE_SETTING, LEGACY_DIR
 from apistarter.inspect import (
     AppDatabase,
     Command,
@@ -19,16 +19,6 @@ from apistarter.inspect.reader import Reader
 from apistarter.legacy_source import (
     NOT_COPIED,
 )
-
-# Where the image keeps the app's instance folder: writable by the service's user, a
-# volume in the deploy artefacts.
-INSTANCE_PATH = "/app/instance"
-
-
-# The service setting holding the app's database URL when the app reads it from no
-# variable of its own.
-LEGACY_DATABASE_SETTING = "APP_LEGACY_DATABASE_URL"
-
 
 # Flask-Migrate's command that applies the app's migrations.
 FLASK_MIGRATE_UPGRADE = ["db", "upgrade"]

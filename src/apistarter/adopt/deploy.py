@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from apistarter.adopt.app import SECRET_KEY_SETTING
-from apistarter.adopt.database import INSTANCE_PATH, legacy_migration
+from apistarter.adopt.database import legacy_migration
+from apistarter.adopt.layout import INSTANCE_PATH, INSTANCE_VOLUME_SIZE, SECRET_KEY_SETTING
 from apistarter.database import migrate_command
 from apistarter.deploy import MigrationDeploy
-
-# The instance folder's volume when it holds the app's SQLite files (a claim's request).
-INSTANCE_VOLUME_SIZE = "1Gi"
 
 
 def adopted_deploy(plan: dict[str, Any], legacy: dict[str, Any], package: str) -> dict[str, Any]:
