@@ -405,8 +405,10 @@ def _granian_rows(common: dict[str, int]) -> list[str]:
         "refused with 431: the launcher sets Granian's HTTP/1 buffer to it (Granian's default "
         "of 408 KiB accepted a 17.5 KiB head).",
         f"server=granian: a client gets {common['keepalive']} s (WEB_KEEPALIVE) to send a whole "
-        "request head (Granian's HTTP/1 header read timeout); Granian queues WEB_BACKLOG "
-        "connections and lets each worker take WEB_BACKLOG / workers requests at once.",
+        "request head (Granian's HTTP/1 header read timeout), which also closes a kept-alive "
+        "connection idle that long (measured: closed after 2.0 s with WEB_KEEPALIVE=2); "
+        "Granian queues WEB_BACKLOG connections and lets each worker take WEB_BACKLOG / "
+        "workers requests at once.",
     ]
 
 
