@@ -195,8 +195,8 @@ def plan_of(framework: Framework, answers: Mapping[str, Any]) -> ServerPlan:
 def describe_plan(plan: ServerPlan) -> str:
     """The plan in a table cell: server, worker class, workers and threads."""
     workers = f"{plan.workers} worker{'s' if plan.workers > 1 else ''}"
-    if plan.server == "uvicorn":
-        return f"Uvicorn, {workers}, {plan.threads} threads for sync code"
+    if plan.server in ("uvicorn", "granian"):
+        return f"{plan.server.title()}, {workers}, {plan.threads} threads for sync code"
     if plan.worker_class == UVICORN_WORKER:
         return f"Gunicorn + UvicornWorker, {workers}, {plan.threads} threads for sync code"
     if plan.worker_class == "gthread":

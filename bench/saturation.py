@@ -70,6 +70,9 @@ class SaturationRow:
     framework: Framework
     twin: str  # a key of bench.load.BARE_SOURCES, or GRANIAN_TWIN
     answers: dict[str, object] = field(default_factory=dict)
+    # The answers (over the seed's) the bare twin's service is rendered with, when not the
+    # row's own: the twin then runs on that plan's server (the one peers ship), not the row's.
+    twin_answers: dict[str, object] | None = None
 
     def render_answers(self) -> dict[str, object]:
         return {**seed_service_answers(CLIENTS), **self.answers}
@@ -87,6 +90,16 @@ ROWS = (
         {"blocking_deps": ["psycopg2"]},
     ),
     SaturationRow("hybrid", "Hybrid, FastAPI route (vs bare FastAPI)", "hybrid", "fastapi-io"),
+    # Issue 28: the FastAPI plan on Granian (server=granian, its launcher) against a bare
+    # FastAPI app on Uvicorn, the server FastAPI templates ship.
+    SaturationRow(
+        "fastapi-granian",
+        "FastAPI, server=granian (vs bare FastAPI on Uvicorn)",
+        "fastapi",
+        "fastapi-io",
+        {"server": "granian"},
+        twin_answers={},
+    ),
 )
 # The same generated services under Granian (issue 18, item 5) against their plan's
 # server: a row with this twin pairs (the service under Granian, the service as planned).
@@ -256,6 +269,11 @@ def _pair(row: SaturationRow, workspace: Workspace) -> Iterator[tuple[list[str],
     generated = workspace.generated(row.framework, row.render_answers())
     if row.twin == GRANIAN_TWIN:
         pair = (granian_service(workspace, generated, row), generated)
+    elif row.twin_answers is not None:
+        peer = workspace.generated(
+            row.framework, {**seed_service_answers(CLIENTS), **row.twin_answers}
+        )
+        pair = (generated, workspace.bare_twin(peer, row.twin))
     else:
         pair = (generated, workspace.bare_twin(generated, row.twin))
     with contextlib.ExitStack() as running:

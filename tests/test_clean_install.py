@@ -37,6 +37,7 @@ pytestmark = pytest.mark.slow
 PLANS = [
     pytest.param("fastapi", {"deploy": "kubernetes"}, id="uvicorn"),
     pytest.param("fastapi", {"deploy": "vm"}, id="gunicorn-uvicorn-worker"),
+    pytest.param("fastapi", {"server": "granian"}, id="granian"),
     pytest.param("flask", {"workload": "io-bound"}, id="gunicorn-gthread"),
     pytest.param("flask", {"workload": "io-bound", "peak_concurrency": 1000}, id="gunicorn-gevent"),
     pytest.param("hybrid", {}, id="hybrid-a2wsgi"),
@@ -78,7 +79,8 @@ def test_service_boots_from_its_declared_dependencies(
         pytest.param(framework, {"database": database}, id=f"{framework}-{database}")
         for framework in ("fastapi", "flask", "hybrid")
         for database in ("none", "postgresql")
-    ],
+    ]
+    + [pytest.param("fastapi", {"server": "granian"}, id="fastapi-granian")],
 )
 def test_dev_install_runs_the_projects_tests_without_warnings(
     framework: Framework, answers: dict[str, object], tmp_path: Path

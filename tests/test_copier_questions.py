@@ -96,13 +96,14 @@ def test_every_decision_answer_is_a_copier_question_that_refuses_plain_copier() 
         if isinstance(question, dict) and question.get("validator") == refusal
     }
     # Decision answers that are Copier questions of their own (deploy names the deploy
-    # plan; database is asked) refuse a plan change with validators of their own.
+    # plan, server the server plan; database is asked) refuse a plan change with
+    # validators of their own.
     own = {
         key
         for key in DecisionAnswers.model_fields
         if key not in questions and COPIER_YML.get(key, {}).get("validator")
     }
-    assert own == {"deploy", "database"}
+    assert own == {"deploy", "database", "server"}
     assert listed == questions == set(DecisionAnswers.model_fields) - own
 
 
@@ -127,9 +128,10 @@ def test_free_text_refuses_exactly_control_format_and_separator_characters() -> 
 
 
 # Every plan's dependencies between them: each framework, both gunicorn worker kinds with
-# their extras (gevent; uvicorn-worker), and both deploy validator groups.
+# their extras (gevent; uvicorn-worker), Granian, and both deploy validator groups.
 _PLANS: list[tuple[Framework, dict[str, Any]]] = [
     ("fastapi", {"deploy": "vm"}),
+    ("fastapi", {"server": "granian"}),
     ("flask", {"peak_concurrency": 2000, "deploy": "compose"}),
     ("flask", {"deploy": "vm"}),
     ("hybrid", {}),

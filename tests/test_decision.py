@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from apistarter.decision import GATES, PITFALLS, SCORES, Gate, Pitfall, Score, decide
-from apistarter.questions import FRAMEWORKS, DecisionAnswers, Framework
-from apistarter.server import UVICORN_WORKER, run_command
+from apistarter.questions import FRAMEWORKS, AnswerError, DecisionAnswers, Framework
+from apistarter.server import GRANIAN_SOURCE, UVICORN_WORKER, run_command
 from apistarter.sources import SOURCES
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -205,6 +205,40 @@ SCENARIOS = (
         "",
         plan={"workers": 3, "graceful_timeout": 8, "keepalive": 5, "max_requests": 0},
     ),
+    Scenario(
+        "server=granian on Kubernetes: one Granian process per pod, cited measurement",
+        dict(server="granian"),
+        "fastapi",
+        "granian",
+        "",
+        reasons_mention=(),
+        plan={"workers": 1, "graceful_timeout": 25, "shutdown_delay": 5, "max_requests": 0},
+    ),
+    Scenario(
+        "server=granian for the hybrid on Compose: one worker per core",
+        dict(server="granian", deploy="compose", cpus=3),
+        "hybrid",
+        "granian",
+        "",
+        choose="hybrid",
+        plan={"workers": 3, "graceful_timeout": 8, "shutdown_delay": 0},
+    ),
+    Scenario(
+        "server=uvicorn on a VM overrides the plan's Gunicorn",
+        dict(server="uvicorn", deploy="vm", cpus=4),
+        "fastapi",
+        "uvicorn",
+        "",
+        plan={"workers": 4, "max_requests": 0},
+    ),
+    Scenario(
+        "server=gunicorn on Kubernetes overrides the plan's Uvicorn",
+        dict(server="gunicorn"),
+        "fastapi",
+        "gunicorn",
+        UVICORN_WORKER,
+        plan={"workers": 1},
+    ),
 )
 
 
@@ -223,6 +257,21 @@ def test_scenario(scenario: Scenario) -> None:
     reasons = " ".join(r.text for r in recommendation.reasons)
     for text in scenario.reasons_mention:
         assert text in reasons
+
+
+def test_granian_reasons_cite_the_measurement() -> None:
+    plan = decide(DecisionAnswers(server="granian")).server
+    assert GRANIAN_SOURCE in plan.why[0] and "Chosen by hand" in plan.why[0]
+    assert plan.front_proxy is None
+    assert run_command(plan, "svc") == ["python", "-m", "svc.serve"]
+
+
+@pytest.mark.parametrize(("server", "framework"), [("granian", "flask"), ("uvicorn", "flask")])
+def test_a_server_that_cannot_serve_the_framework_is_refused(
+    server: str, framework: Framework
+) -> None:
+    with pytest.raises(AnswerError, match=rf"^server={server}: cannot serve a flask plan"):
+        decide(DecisionAnswers.model_validate({"server": server}), framework)
 
 
 def test_override_is_recorded_with_the_recommendation() -> None:

@@ -56,8 +56,15 @@ from .test_shutdown import Plan, Shutdown, _load, _request_log
 FRAMEWORKS: tuple[Framework, ...] = tuple(sorted(available_frameworks()))  # type: ignore[arg-type]
 TARGETS = ("kubernetes", "compose", "vm")
 CELLS = [
-    pytest.param(framework, target, id=f"{framework}-{target}")
+    pytest.param(framework, target, "auto", id=f"{framework}-{target}")
     for framework, target in itertools.product(FRAMEWORKS, TARGETS)
+] + [
+    # Granian by the server answer: its launcher behind every target's probes and stop.
+    pytest.param(framework, target, "granian", id=f"{framework}-{target}-granian")
+    for framework, target in [
+        *((f, t) for f in ("fastapi",) for t in TARGETS),
+        ("hybrid", "kubernetes"),
+    ]
 ]
 DELAY_MS = 200
 T = TypeVar("T")
@@ -85,8 +92,11 @@ def test_plain_copier_deploy_default_equals_the_engine(framework: Framework) -> 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_every_plan_leaves_the_drain_inside_the_grace_period(framework: Framework) -> None:
-    for values in itertools.product(*GRID.values()):
-        answers = DecisionAnswers.model_validate(dict(zip(GRID, values, strict=True)))
+    servers = ("auto",) if framework == "flask" else ("auto", "uvicorn", "gunicorn", "granian")
+    for *values, server_answer in itertools.product(*GRID.values(), servers):
+        answers = DecisionAnswers.model_validate(
+            {**dict(zip(GRID, values, strict=True)), "server": server_answer}
+        )
         server = decide(answers, framework).server
         deploy = plan_deploy(answers.deploy, server)
         assert deploy.grace_period_s > server.graceful_timeout + server.shutdown_delay
@@ -538,21 +548,21 @@ def validate(project: Path, target: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Framework, str], Path]:
-    cache: dict[tuple[str, str], Path] = {}
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    cache: dict[tuple[str, str, str], Path] = {}
     root = tmp_path_factory.mktemp("deploy")
 
-    def get_service(framework: Framework, target: str) -> Path:
-        if (framework, target) not in cache:
+    def get_service(framework: Framework, target: str, server: str = "auto") -> Path:
+        if (framework, target, server) not in cache:
             with pytest.MonkeyPatch.context() as patch:
                 patch.setenv("HOME", str(root / "home"))
                 # The directory's name is the project's, as the unit's /opt path expects.
-                cache[framework, target] = render_service(
-                    root / f"{framework}-{target}" / "orders-api",
+                cache[framework, target, server] = render_service(
+                    root / f"{framework}-{target}-{server}" / "orders-api",
                     framework,
-                    {"deploy": target, "cpus": 2},
+                    {"deploy": target, "cpus": 2, "server": server},
                 )
-        return cache[framework, target]
+        return cache[framework, target, server]
 
     return get_service
 
@@ -579,11 +589,11 @@ def _artefact(project: Path, target: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("framework", "target"), CELLS)
+@pytest.mark.parametrize(("framework", "target", "server"), CELLS)
 def test_artefact_is_valid_and_keeps_the_contract(
-    framework: Framework, target: str, rendered: Callable[[Framework, str], Path]
+    framework: Framework, target: str, server: str, rendered: Callable[..., Path]
 ) -> None:
-    project = rendered(framework, target)
+    project = rendered(framework, target, server)
     others = {"kubernetes": "deploy/kubernetes", "compose": "compose.yaml", "vm": "deploy/systemd"}
     for other, path in others.items():
         assert (project / path).exists() == (other == target), path
@@ -611,13 +621,13 @@ def test_artefact_is_valid_and_keeps_the_contract(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("framework", "target"), CELLS)
+@pytest.mark.parametrize(("framework", "target", "server"), CELLS)
 def test_platform_runs_probes_and_stops_the_service(
-    framework: Framework, target: str, rendered: Callable[[Framework, str], Path]
+    framework: Framework, target: str, server: str, rendered: Callable[..., Path]
 ) -> None:
     if target == "kubernetes":
         require("kubectl")
-    project = rendered(framework, target)
+    project = rendered(framework, target, server)
     platform = READERS[target](project)
     result = exercise(platform, project, framework)
     summary = result.summary()

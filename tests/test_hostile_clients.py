@@ -168,7 +168,14 @@ def timed_get(url: str, deadline_s: float) -> tuple[int | None, float]:
     return status, time.monotonic() - started
 
 
-FRAMEWORKS = ["fastapi", "flask", "hybrid"]
+# Each framework on its default plan, and the ASGI ones on Granian (the server answer).
+LIVENESS_PLANS = [
+    pytest.param("fastapi", {}, id="fastapi"),
+    pytest.param("flask", {}, id="flask"),
+    pytest.param("hybrid", {}, id="hybrid"),
+    pytest.param("fastapi", {"server": "granian"}, id="fastapi-granian"),
+    pytest.param("hybrid", {"server": "granian"}, id="hybrid-granian"),
+]
 
 
 @pytest.fixture
@@ -189,7 +196,7 @@ def project(
     return render_service(tmp_path / "svc", framework, answers)
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize(("framework", "answers"), LIVENESS_PLANS)
 def test_liveness_port_answers_whatever_other_clients_do(project: Path) -> None:
     liveness_port = free_port()
     env = {"WEB_LIVENESS_PORT": str(liveness_port)}
@@ -212,7 +219,7 @@ FLOOD_RESTART_AFTER = LIVENESS.failure_threshold
 PROBE_EVERY_S = 0.5
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize(("framework", "answers"), LIVENESS_PLANS)
 def test_a_fresh_probe_is_answered_during_a_connection_flood(project: Path) -> None:
     liveness_port = free_port()
     env = {"WEB_LIVENESS_PORT": str(liveness_port)}
@@ -311,6 +318,8 @@ HEAD_LIMIT_PLANS = [
     pytest.param("flask", {}, id="flask-gthread"),
     pytest.param("flask", {"workload": "io-bound", "peak_concurrency": 500}, id="flask-gevent"),
     pytest.param("hybrid", {}, id="hybrid-uvicorn"),
+    pytest.param("fastapi", {"server": "granian"}, id="fastapi-granian"),
+    pytest.param("hybrid", {"server": "granian"}, id="hybrid-granian"),
 ]
 
 
@@ -559,6 +568,8 @@ WRONG_WORKER_CLASS = [
     pytest.param("flask", {"cpus": 2}, "uvicorn_worker.UvicornWorker", id="flask-gunicorn"),
     pytest.param("hybrid", {"deploy": "kubernetes"}, "gthread", id="hybrid-uvicorn"),
     pytest.param("hybrid", {"deploy": "vm", "cpus": 2}, "gthread", id="hybrid-gunicorn"),
+    pytest.param("fastapi", {"server": "granian"}, "sync", id="fastapi-granian"),
+    pytest.param("hybrid", {"server": "granian"}, "gthread", id="hybrid-granian"),
 ]
 
 
@@ -582,6 +593,9 @@ def test_settings_that_cannot_work_stop_the_start_with_one_line(
         "APP_LOG_LEVEL": {"APP_LOG_LEVEL": "LOUD"},
         "WEB_LIVENESS_PORT": {"WEB_LIVENESS_PORT": str(taken.getsockname()[1])},
     }
+    if "granian" in (project / "pyproject.toml").read_text():
+        # Under its limit Granian's HTTP/1 buffer stopped each worker at its first request.
+        cases["WEB_MAX_HEADER_BYTES"] = {"WEB_MAX_HEADER_BYTES": "4096"}
     if framework == "hybrid":
         cases["APP_LEGACY_PREFIX"] = {"APP_LEGACY_PREFIX": "/"}
         cases["APP_LEGACY_APP"] = {"APP_LEGACY_APP": "nowhere:app"}
@@ -626,6 +640,11 @@ MAIN_PORT_PLANS = [
     pytest.param("flask", {"workload": "io-bound"}, id="flask-gthread"),
     pytest.param("flask", {"workload": "io-bound", "peak_concurrency": 500}, id="flask-gevent"),
     pytest.param("flask", {"workload": "cpu-bound"}, id="flask-sync"),
+    pytest.param("fastapi", {"server": "granian"}, id="fastapi-granian"),
+    pytest.param(
+        "fastapi", {"server": "granian", "deploy": "compose"}, id="fastapi-granian-workers"
+    ),
+    pytest.param("hybrid", {"server": "granian"}, id="hybrid-granian"),
 ]
 SLOW_CLIENTS = 200
 
@@ -649,6 +668,7 @@ SAME_ANSWER_PLANS = [
     pytest.param("fastapi", {}, id="fastapi-uvicorn"),
     pytest.param("flask", {}, id="flask-gthread"),
     pytest.param("hybrid", {"deploy": "vm"}, id="hybrid-gunicorn-uvicorn"),
+    pytest.param("fastapi", {"server": "granian"}, id="fastapi-granian"),
 ]
 
 

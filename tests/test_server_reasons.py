@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from apistarter.questions import FRAMEWORKS, DecisionAnswers, Framework
-from apistarter.server import ServerPlan, plan_server
+from apistarter.server import SERVERS_FOR, ServerPlan, plan_server
 
 Check = Callable[[ServerPlan, DecisionAnswers, re.Match[str]], bool]
 
@@ -60,6 +60,20 @@ CLAIMS: dict[str, Check] = {
     r"one Uvicorn process per pod": lambda plan, _a, _m: (
         plan.server == "uvicorn" and plan.workers == 1
     ),
+    r"one (Gunicorn|Granian) process per pod": lambda plan, _a, match: (
+        plan.server == match.group(1).lower() and plan.workers == 1
+    ),
+    r"Granian supervises (\d+) worker process\(es\), one event loop per core": (
+        lambda plan, answers, match: (
+            plan.server == "granian" and int(match.group(1)) == plan.workers == answers.cpus
+        )
+    ),
+    r"server=(\w+)": lambda plan, _a, match: plan.server == match.group(1),
+    r"keeps serving the (\d+) s shutdown delay": _number(1, lambda plan: plan.shutdown_delay),
+    r"head over (\d+) bytes \(WEB_MAX_HEADER_BYTES\)": _number(
+        1, lambda plan: plan.max_header_bytes
+    ),
+    r"a client gets (\d+) s \(WEB_KEEPALIVE\)": _number(1, lambda plan: plan.keepalive),
     r"Uvicorn supervises (\d+) worker process\(es\), one event loop per core": (
         lambda plan, answers, match: (
             plan.server == "uvicorn" and int(match.group(1)) == plan.workers == answers.cpus
@@ -122,8 +136,8 @@ def test_every_reason_is_true_of_the_plan_it_explains(
     raw: dict[str, Any], framework: Framework
 ) -> None:
     answers = _valid(raw)
-    if answers is None:
-        return
+    if answers is None or answers.server not in (*SERVERS_FOR[framework], "auto"):
+        return  # refused: test_decision holds the refusal
     plan = plan_server(answers, framework)
     for reason in plan.why:
         matched = False

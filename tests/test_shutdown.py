@@ -63,7 +63,8 @@ class Plan:
     framework: Framework
     deploy: str
     workload: str
-    # What the rendered service must run: "uvicorn", or Gunicorn's worker class, x workers.
+    # What the rendered service must run: "uvicorn", "granian" (the server answer), or
+    # Gunicorn's worker class, x workers.
     server: str
     # Gunicorn's sync workers serve one request each, and a long accept queue
     # would hold the /readyz poll longer than the shutdown delay: fewer clients.
@@ -86,6 +87,12 @@ PLANS = [
     pytest.param(
         Plan("hybrid", "vm", "io-bound", f"{UVICORN_WORKER} x2"), id="hybrid-gunicorn-uvicorn"
     ),
+    # Granian, by the server answer: its launcher (serve.py) spends the delay, not Granian.
+    pytest.param(Plan("fastapi", "kubernetes", "io-bound", "granian x1"), id="fastapi-granian"),
+    pytest.param(
+        Plan("fastapi", "compose", "io-bound", "granian x2"), id="fastapi-granian-workers"
+    ),
+    pytest.param(Plan("hybrid", "kubernetes", "io-bound", "granian x1"), id="hybrid-granian"),
     pytest.param(Plan("flask", "kubernetes", "io-bound", "gthread x2"), id="flask-gthread"),
     # Very high I/O concurrency: gevent, where the delay's timer thread is a greenlet.
     pytest.param(
@@ -296,16 +303,25 @@ def _render(tmp_path: Path, plan: Plan, monkeypatch: pytest.MonkeyPatch) -> Path
     answers: dict[str, object] = {"deploy": plan.deploy, "workload": plan.workload, "cpus": 2}
     if plan.peak_concurrency is not None:
         answers["peak_concurrency"] = plan.peak_concurrency
+    name = plan.server.split()[0]
+    if name == "granian":
+        answers["server"] = "granian"
     project = render_service(tmp_path / "svc", plan.framework, answers)
+    # No worker class: the service runs its own serve.py, on Uvicorn or on Granian.
+    serve_module = project / "src" / "orders_api" / "serve.py"
+    own = "uvicorn"
+    if serve_module.is_file() and "from granian" in serve_module.read_text():
+        own = "granian"
     show = (
         "from orders_api.settings import ServerSettings as S; s = S(); "
-        "print(s.web_worker_class or 'uvicorn', 'x' + str(s.web_concurrency))"
+        f"print(s.web_worker_class or {own!r}, 'x' + str(s.web_concurrency))"
     )
     server = run([sys.executable, "-c", show], project).strip()
     assert server == plan.server
-    # `python -m <pkg>.serve` for Uvicorn's own plans, Gunicorn for the rest.
-    uvicorn = server.split()[0] == "uvicorn"
-    assert dockerfile_instruction(project, "CMD")[-1].endswith(".serve") == uvicorn
+    # `python -m <pkg>.serve` for Uvicorn's and Granian's plans, Gunicorn for the rest.
+    assert dockerfile_instruction(project, "CMD")[-1].endswith(".serve") == (
+        name in ("uvicorn", "granian")
+    )
     return project
 
 
@@ -376,11 +392,13 @@ def test_kubernetes_default_delay_keeps_accepting(
     assert result.exited - result.sigterm >= 5.0, summary
 
 
+@pytest.mark.parametrize("server", ["uvicorn", "granian"])
 def test_the_check_catches_requests_cut_off(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The failure count is not blind: a drain too short for 3 s requests shows up in it."""
-    plan = Plan("fastapi", "kubernetes", "io-bound", "uvicorn x1", clients=4)
+    """The failure count is not blind: a drain too short for 3 s requests shows up in it
+    (under Granian, the launcher's kill timeout is what cuts them off)."""
+    plan = Plan("fastapi", "kubernetes", "io-bound", f"{server} x1", clients=4)
     project = _render(tmp_path, plan, monkeypatch)
     env = {"WEB_SHUTDOWN_DELAY": "0", "WEB_GRACEFUL_TIMEOUT": "1"}
     result = _sigterm_under_load(project, plan, env, delay_ms=3000, exit_timeout=15)

@@ -230,6 +230,46 @@ def test_turning_on_api_keys_protects_the_writes(two_versions: Path) -> None:
     assert "passed" in output and (project / "tests" / "test_auth.py").is_file()
 
 
+def _served_by(project: Path) -> str:
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    server: str = answers["server"]["server"]
+    return server
+
+
+def test_update_moves_a_service_to_granian_and_back(two_versions: Path) -> None:
+    project = render_previous(two_versions / "svc", "fastapi")
+    package = project / "src" / "orders_api"
+
+    result = runner.invoke(app, ["update", str(project), "--set", "server=granian"])
+
+    assert result.exit_code == 0, result.output
+    assert _served_by(project) == "granian"
+    assert "from granian" in (package / "serve.py").read_text()
+    assert not (package / "http_limits.py").exists()  # Uvicorn's head limit, not Granian's
+    pyproject = (project / "pyproject.toml").read_text()
+    assert "granian[uvloop]" in pyproject and "uvicorn[standard]" not in pyproject
+    run([str(BIN / "mypy"), "--no-incremental"], project)
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", "served by Granian")
+
+    result = runner.invoke(app, ["update", str(project), "--set", "server=auto"])
+
+    assert result.exit_code == 0, result.output
+    assert _served_by(project) == "uvicorn"
+    assert "import uvicorn" in (package / "serve.py").read_text()
+    assert (package / "http_limits.py").is_file()
+    assert "granian" not in (project / "pyproject.toml").read_text()
+    run([str(BIN / "mypy"), "--no-incremental"], project)
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+
+
+def test_a_server_the_framework_cannot_run_is_refused(two_versions: Path) -> None:
+    project = render_previous(two_versions / "svc", "flask")
+    refusal = _refused(project, "--set", "server=granian")
+    assert "server=granian: cannot serve a flask plan" in refusal, refusal
+
+
 def _platform_fork(two_versions: Path) -> Path:
     """A platform team's fork: the upstream history plus a commit of its own, tagged."""
     fork = two_versions / "fork"

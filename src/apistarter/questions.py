@@ -53,6 +53,8 @@ MeasuredProblem = Literal["none", "saturated-workers", "latency", "docs", "scali
 Deploy = Literal["kubernetes", "vm", "compose"]
 PythonVersion = Literal["3.11", "3.12", "3.13"]
 Database = Literal["none", "postgresql"]
+# The server that runs the app: auto lets the plan choose (server.py); the others override it.
+Server = Literal["auto", "uvicorn", "gunicorn", "granian"]
 
 
 # The longest downstream wait the generated service's I/O demo route stands in for: its
@@ -171,6 +173,13 @@ class DecisionAnswers(BaseModel):
         "The container's CPU limit, or the VM's core count.",
         "deploy",
     )
+    server: Server = ask(
+        "auto",
+        "Which server runs the app?",
+        "auto: the plan chooses (Uvicorn or Gunicorn today). granian: Granian, FastAPI and the "
+        "hybrid only. uvicorn or gunicorn: that server even where the plan would pick another.",
+        "deploy",
+    )
     database: Database = ask(
         "none",
         "Does the service keep data in a database?",
@@ -278,6 +287,7 @@ _DEPENDENCY_IMPORTS = frozenset(
         "gevent",
         "geventhttpclient",
         "google",
+        "granian",
         "greenlet",
         "gunicorn",
         "h11",

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from apistarter.questions import DecisionAnswers, Framework
+from apistarter.questions import AnswerError, DecisionAnswers, Framework
 
 UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
 # Gunicorn worker classes that can serve each kind of app: an ASGI app behind a WSGI
@@ -83,6 +83,23 @@ HEAD_FLOOD_CPU_BEHIND_PROXY_S = "0.00-0.04"
 FRONT_PROXY_CLIENT_TIMEOUT_S = 10
 # nginx's first buffer for a request head, allocated for every connection that sends one.
 FRONT_PROXY_FIRST_BUFFER_BYTES = 1024
+# Granian against the plan's own server, the same generated service on the same core at
+# once, 1,000 clients on the I/O route (docs/benchmarks.md, "Open-loop p99 and Granian",
+# 2026-11-30: three runs, the quiet one last). Granian is an override (server=granian), not
+# the plan's choice, until every suite runs over it.
+GRANIAN_SOURCE = "docs/benchmarks.md, Open-loop p99 and Granian (2026-11-30)"
+GRANIAN_ASGI_MEASURED = (
+    "108-112 % of Uvicorn's throughput at 1,000 clients on one core, at less CPU a request "
+    "(0.36 vs 0.40 ms on a quiet machine), p99 at the same offered load 84 vs 93 ms"
+)
+# Which servers can run each kind of app: Uvicorn and Granian serve ASGI, Gunicorn both
+# (with Uvicorn's worker for ASGI). Granian's WSGI mode is not offered yet: Flask's
+# liveness listener starts from a Gunicorn hook, which Granian does not have.
+SERVERS_FOR = {
+    "fastapi": ("uvicorn", "gunicorn", "granian"),
+    "hybrid": ("uvicorn", "gunicorn", "granian"),
+    "flask": ("gunicorn",),
+}
 
 
 class FrontProxy(BaseModel):
@@ -118,7 +135,7 @@ class ServerPlan(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    server: Literal["uvicorn", "gunicorn"]
+    server: Literal["uvicorn", "gunicorn", "granian"]
     worker_class: str
     workers: int
     threads: int
@@ -220,31 +237,56 @@ def _common(answers: DecisionAnswers) -> tuple[dict[str, int], list[str]]:
     }, why
 
 
-def _asgi_plan(answers: DecisionAnswers) -> ServerPlan:
-    common, why = _common(answers)
-    server: Literal["uvicorn", "gunicorn"]
+def _asgi_server(
+    answers: DecisionAnswers,
+) -> tuple[Literal["uvicorn", "gunicorn", "granian"], str]:
+    """The server for an ASGI app and why: the plan's by deploy target, or the override."""
+    server = answers.server
+    if server == "auto":
+        server = "gunicorn" if answers.deploy == "vm" else "uvicorn"
+    chosen = "" if answers.server == "auto" else f"server={answers.server}, "
     if answers.deploy == "kubernetes":
-        server, worker_class, workers = "uvicorn", "", 1
-        why.insert(
-            0,
-            "deploy=kubernetes: one Uvicorn process per pod; Kubernetes scales replicas and "
-            "restarts them, which a process manager inside the pod would hide from it.",
+        name = {"uvicorn": "Uvicorn", "gunicorn": "Gunicorn", "granian": "Granian"}[server]
+        reason = (
+            f"{chosen}deploy=kubernetes: one {name} process per pod; Kubernetes scales replicas "
+            "and restarts them, which a process manager inside the pod would hide from it."
         )
-    elif answers.deploy == "compose":
-        server, worker_class, workers = "uvicorn", "", answers.cpus
-        why.insert(
-            0,
-            f"deploy=compose, cpus={answers.cpus}: Uvicorn supervises {workers} worker "
-            "process(es), one event loop per core.",
+    elif server == "gunicorn":
+        reason = (
+            f"{chosen}deploy={answers.deploy}, cpus={answers.cpus}: Gunicorn supervises "
+            f"{answers.cpus} {UVICORN_WORKER} process(es), one event loop per core, and recycles "
+            "them; an ASGI app never runs behind a sync worker (S0)."
         )
     else:
-        server, worker_class, workers = "gunicorn", UVICORN_WORKER, answers.cpus
-        why.insert(
-            0,
-            f"deploy=vm, cpus={answers.cpus}: Gunicorn supervises {workers} "
-            f"{UVICORN_WORKER} process(es), one event loop per core, and recycles them; "
-            "an ASGI app never runs behind a sync worker (S0).",
+        name = "Uvicorn" if server == "uvicorn" else "Granian"
+        reason = (
+            f"{chosen}deploy={answers.deploy}, cpus={answers.cpus}: {name} supervises "
+            f"{answers.cpus} worker process(es), one event loop per core."
         )
+    if server == "granian":
+        reason += (
+            " Each worker does its HTTP I/O on one Rust runtime thread (Granian's default: one "
+            f"core per worker). Measured: {GRANIAN_ASGI_MEASURED} ({GRANIAN_SOURCE}). Chosen by "
+            "hand: the plan picks Granian only once every test suite passes over it."
+        )
+    return server, reason
+
+
+def _refuse_server(answers: DecisionAnswers, framework: Framework) -> None:
+    if answers.server != "auto" and answers.server not in SERVERS_FOR[framework]:
+        servers = ", ".join(SERVERS_FOR[framework])
+        raise AnswerError(
+            f"server={answers.server}: cannot serve a {framework} plan (it can run on "
+            f"{servers}); choose one of those or server=auto"
+        )
+
+
+def _asgi_plan(answers: DecisionAnswers) -> ServerPlan:
+    common, why = _common(answers)
+    server, reason = _asgi_server(answers)
+    workers = 1 if answers.deploy == "kubernetes" else answers.cpus
+    worker_class = UVICORN_WORKER if server == "gunicorn" else ""
+    why.insert(0, reason)
     in_flight = _per_worker(answers, workers)
     threads = _clamp(in_flight, ASGI_THREADS_MIN, ASGI_THREADS_MAX)
     why.append(
@@ -259,7 +301,11 @@ def _asgi_plan(answers: DecisionAnswers) -> ServerPlan:
         )
     )
     recycle = server == "gunicorn"
-    front_proxy, reasons = _front_proxy("event loop (Uvicorn)", common["timeout"])
+    if server == "granian":
+        why.extend(_granian_rows(common))
+    front_proxy, reasons = _front_proxy(
+        f"event loop ({'Granian' if server == 'granian' else 'Uvicorn'})", common["timeout"]
+    )
     why.extend(reasons)
     return ServerPlan(
         server=server,
@@ -342,8 +388,33 @@ def _flask_plan(answers: DecisionAnswers) -> ServerPlan:
     )
 
 
+def _granian_rows(common: dict[str, int]) -> list[str]:
+    """How the plan's timeouts map onto Granian, which names them differently."""
+    return [
+        "server=granian: the image starts a launcher (serve.py) on Granian's Python API, "
+        "because Granian's own supervisor stops its workers at SIGTERM at once: "
+        + (
+            "it first has the workers answer /readyz with 503 and keeps serving the "
+            f"{common['shutdown_delay']} s shutdown delay, then"
+            if common["shutdown_delay"]
+            else "it"
+        )
+        + " lets Granian drain in-flight requests within the graceful timeout, killing a "
+        "worker still busy after it.",
+        f"server=granian: a request head over {MAX_HEADER_BYTES} bytes (WEB_MAX_HEADER_BYTES) is "
+        "refused with 431: the launcher sets Granian's HTTP/1 buffer to it (Granian's default "
+        "of 408 KiB accepted a 17.5 KiB head).",
+        f"server=granian: a client gets {common['keepalive']} s (WEB_KEEPALIVE) to send a whole "
+        "request head (Granian's HTTP/1 header read timeout), which also closes a kept-alive "
+        "connection idle that long (measured: closed after 2.0 s with WEB_KEEPALIVE=2); "
+        "Granian queues WEB_BACKLOG connections and lets each worker take WEB_BACKLOG / "
+        "workers requests at once.",
+    ]
+
+
 def plan_server(answers: DecisionAnswers, framework: Framework) -> ServerPlan:
     """The server plan for running ``framework`` under these answers."""
+    _refuse_server(answers, framework)
     if framework == "flask":
         return _flask_plan(answers)
     return _asgi_plan(answers)
@@ -351,7 +422,7 @@ def plan_server(answers: DecisionAnswers, framework: Framework) -> ServerPlan:
 
 def run_command(plan: ServerPlan, package_name: str) -> list[str]:
     """The exec-form command that starts the service (Dockerfile CMD and local run)."""
-    if plan.server == "gunicorn":
+    if plan.server == "gunicorn":  # Uvicorn and Granian plans start from serve.py
         return [
             "gunicorn",
             "--config",
