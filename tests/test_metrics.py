@@ -51,6 +51,8 @@ ITEM_PATH = SERVICE_ROUTES["item"]["path"]  # /v1/items/{item_id}
 # Reads until both Gunicorn workers have served some (the kernel picks the worker).
 MAX_READS = 400
 BURST = 20
+# A route of the hybrid's example Flask app, under the mount's prefix.
+LEGACY_HELLO = "/legacy/hello"
 
 
 # --- The plan (fast) -------------------------------------------------------------------
@@ -252,6 +254,8 @@ def test_metrics_on_the_liveness_port(
                     break
         if framework == "flask":
             assert _writers(multiprocess_dir) == 2, "one Gunicorn worker served every request"
+        if framework == "hybrid":  # a route of the mounted Flask app
+            assert get(f"{server.base_url}{LEGACY_HELLO}")[0] == 200
 
         public = get(server.base_url + METRICS_PATH)
         assert public[0] == 404, public
@@ -274,6 +278,9 @@ def test_metrics_on_the_liveness_port(
             assert "event_loop_lag_seconds" in text
         if framework == "hybrid":
             assert "wsgi_executor_queued_calls" in text
+            # Labelled by the Flask app's own url rule, not by the mount's catch-all.
+            assert counts[("GET", LEGACY_HELLO, "200")] == 1, counts
+            assert not [key for key in counts if key[1].endswith("{path}")], counts
 
         # Every metric the service's alert rules and dashboard read, it exports.
         exported = {
