@@ -341,3 +341,57 @@ def _wait_for_workers(liveness: int, workers: int) -> None:
 def _writers(directory: Path) -> int:
     """How many worker processes have recorded a request (histogram_<pid>.db files)."""
     return len(list(directory.glob("histogram_*.db")))
+
+
+def _gauge_pids(directory: Path) -> set[int]:
+    """The workers whose per-worker gauges are in the folder (gauge_liveall_<pid>.db)."""
+    return {int(path.stem.rpartition("_")[2]) for path in directory.glob("gauge_liveall_*.db")}
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+@pytest.mark.slow
+def test_recycled_workers_leave_no_gauges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = render_service(tmp_path / "svc", "flask")
+    multiprocess_dir = tmp_path / "prometheus"
+    multiprocess_dir.mkdir()
+    liveness = free_port()
+    env = image_env(project) | {
+        "PROMETHEUS_MULTIPROC_DIR": str(multiprocess_dir),
+        "WEB_LIVENESS_PORT": str(liveness),
+        "WEB_CONCURRENCY": "2",
+        # Each worker is recycled after 20 requests, as max_requests does in production.
+        "WEB_MAX_REQUESTS": "20",
+        "WEB_MAX_REQUESTS_JITTER": "0",
+    }
+    with serve(project, dockerfile_instruction(project, "CMD"), env) as server:
+        _wait_for_workers(liveness, 2)
+        first = _gauge_pids(multiprocess_dir)
+        assert len(first) == 2 and all(map(_alive, first)), first
+        with ThreadPoolExecutor(BURST) as pool:
+            statuses = list(pool.map(lambda _: get(server.base_url + "/v1/items")[0], range(100)))
+        assert set(statuses) == {200}, statuses
+        # No scrape meanwhile: the master itself drops a worker's gauges as it exits.
+        deadline = time.monotonic() + 30
+        while True:
+            pids = _gauge_pids(multiprocess_dir)
+            dead = {pid for pid in pids if not _alive(pid)}
+            if not dead and len(pids) == 2 and pids != first:
+                break
+            assert time.monotonic() < deadline, f"gauges of {pids}, dead: {dead}"
+            time.sleep(0.2)
+        # A scrape shows the live workers' gauges only, one each.
+        text = get(f"http://127.0.0.1:{liveness}{METRICS_PATH}")[1].decode()
+        threads = {
+            int(sample.labels["pid"])
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "gunicorn_worker_threads"
+        }
+        assert threads == pids, (threads, pids)
+        # The recycled workers' requests still count.
+        counts = _durations(text)
+        assert sum(n for (_, route, _), n in counts.items() if route == "/v1/items") == 100
