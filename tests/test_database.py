@@ -21,6 +21,7 @@ import jinja2
 import psycopg
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from apistarter.database import RESERVED_CONNECTIONS, migrate_command
 from apistarter.decision import decide
@@ -362,6 +363,63 @@ def test_gevent_greenlets_keep_serving_while_a_query_waits(
         assert waiting.result()[0] == 200
     # A worker blocked in the driver would answer only once the lock goes (~0.8 s).
     assert answered < 0.25
+
+
+def _pool_gauges(liveness: int) -> dict[str, float]:
+    """The pool's gauges on the metrics port, summed over the worker processes."""
+    status, body = get(f"http://127.0.0.1:{liveness}/metrics")
+    assert status == 200, body
+    totals = dict.fromkeys(POOL_GAUGES.values(), 0.0)
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            if sample.name in POOL_GAUGES:
+                totals[POOL_GAUGES[sample.name]] += sample.value
+    return totals
+
+
+def _wait_for_gauges(liveness: int, expected: dict[str, float]) -> None:
+    deadline = time.monotonic() + 10
+    while (found := _pool_gauges(liveness)) != expected:
+        assert time.monotonic() < deadline, f"pool gauges {found}, expected {expected}"
+        time.sleep(0.1)
+
+
+POOL_GAUGES = {
+    "db_client_connection_used": "used",
+    "db_client_connection_pending_requests": "pending",
+    "db_client_connection_max": "max",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_the_pools_use_and_waiting_requests_are_on_the_metrics_port(
+    framework: Framework, rendered: Callable[..., Path], cluster: Cluster
+) -> None:
+    project = rendered(framework, "vm" if framework == "flask" else "compose")
+    _reset(cluster)
+    assert _migrate(project, cluster.url()).returncode == 0
+    liveness = free_port()
+    settings = {
+        "WEB_LIVENESS_PORT": str(liveness),
+        "WEB_CONCURRENCY": "1",
+        "APP_DB_POOL_SIZE": "2",
+        # Longer than the lock below: the requests wait, none gives up.
+        "APP_DB_CHECKOUT_TIMEOUT_S": "30",
+        "APP_DB_STATEMENT_TIMEOUT_MS": "30000",
+    }
+    with _served(project, cluster, **settings) as server:
+        url = server.base_url + "/v1/items"
+        assert get(url)[0] == 200
+        _wait_for_gauges(liveness, {"used": 0, "pending": 0, "max": 2})
+        with _items_locked(cluster, seconds=3), ThreadPoolExecutor(4) as pool:
+            reads = [pool.submit(get, url, 30) for _ in range(4)]
+            # Two reads hold the pool's two connections, waiting on the lock; two wait
+            # for one of those.
+            _wait_for_gauges(liveness, {"used": 2, "pending": 2, "max": 2})
+        assert [read.result()[0] for read in reads] == [200] * 4
+        _wait_for_gauges(liveness, {"used": 0, "pending": 0, "max": 2})
+        assert "Traceback" not in server.output()
 
 
 @contextlib.contextmanager

@@ -51,6 +51,8 @@ ITEM_PATH = SERVICE_ROUTES["item"]["path"]  # /v1/items/{item_id}
 # Reads until both Gunicorn workers have served some (the kernel picks the worker).
 MAX_READS = 400
 BURST = 20
+# A route of the hybrid's example Flask app, under the mount's prefix.
+LEGACY_HELLO = "/legacy/hello"
 
 
 # --- The plan (fast) -------------------------------------------------------------------
@@ -252,14 +254,24 @@ def test_metrics_on_the_liveness_port(
                     break
         if framework == "flask":
             assert _writers(multiprocess_dir) == 2, "one Gunicorn worker served every request"
+        if framework == "hybrid":  # a route of the mounted Flask app
+            assert get(f"{server.base_url}{LEGACY_HELLO}")[0] == 200
 
         public = get(server.base_url + METRICS_PATH)
         assert public[0] == 404, public
 
-        status, text_bytes = get(f"http://127.0.0.1:{liveness}{METRICS_PATH}")
-        assert status == 200
-        text = text_bytes.decode()
-        counts = _durations(text)
+        # The middleware records a request once its answer is sent: the client may have it
+        # first, so the last request's count can lag the scrape by a moment.
+        deadline = time.monotonic() + 10
+        while True:
+            status, text_bytes = get(f"http://127.0.0.1:{liveness}{METRICS_PATH}")
+            assert status == 200
+            text = text_bytes.decode()
+            counts = _durations(text)
+            if framework != "hybrid" or ("GET", LEGACY_HELLO, "200") in counts:
+                break
+            assert time.monotonic() < deadline, counts
+            time.sleep(0.1)
         item_reads = sum(n for (m, r, _), n in counts.items() if (m, r) == ("GET", route))
         assert item_reads == reads, counts  # every worker's reads, summed
         assert counts[("POST", SERVICE_ROUTES["item_list"]["path"], "201")] == 1
@@ -274,6 +286,9 @@ def test_metrics_on_the_liveness_port(
             assert "event_loop_lag_seconds" in text
         if framework == "hybrid":
             assert "wsgi_executor_queued_calls" in text
+            # Labelled by the Flask app's own url rule, not by the mount's catch-all.
+            assert counts[("GET", LEGACY_HELLO, "200")] == 1, counts
+            assert not [key for key in counts if key[1].endswith("{path}")], counts
 
         # Every metric the service's alert rules and dashboard read, it exports.
         exported = {
@@ -334,3 +349,57 @@ def _wait_for_workers(liveness: int, workers: int) -> None:
 def _writers(directory: Path) -> int:
     """How many worker processes have recorded a request (histogram_<pid>.db files)."""
     return len(list(directory.glob("histogram_*.db")))
+
+
+def _gauge_pids(directory: Path) -> set[int]:
+    """The workers whose per-worker gauges are in the folder (gauge_liveall_<pid>.db)."""
+    return {int(path.stem.rpartition("_")[2]) for path in directory.glob("gauge_liveall_*.db")}
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+@pytest.mark.slow
+def test_recycled_workers_leave_no_gauges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = render_service(tmp_path / "svc", "flask")
+    multiprocess_dir = tmp_path / "prometheus"
+    multiprocess_dir.mkdir()
+    liveness = free_port()
+    env = image_env(project) | {
+        "PROMETHEUS_MULTIPROC_DIR": str(multiprocess_dir),
+        "WEB_LIVENESS_PORT": str(liveness),
+        "WEB_CONCURRENCY": "2",
+        # Each worker is recycled after 20 requests, as max_requests does in production.
+        "WEB_MAX_REQUESTS": "20",
+        "WEB_MAX_REQUESTS_JITTER": "0",
+    }
+    with serve(project, dockerfile_instruction(project, "CMD"), env) as server:
+        _wait_for_workers(liveness, 2)
+        first = _gauge_pids(multiprocess_dir)
+        assert len(first) == 2 and all(map(_alive, first)), first
+        with ThreadPoolExecutor(BURST) as pool:
+            statuses = list(pool.map(lambda _: get(server.base_url + "/v1/items")[0], range(100)))
+        assert set(statuses) == {200}, statuses
+        # No scrape meanwhile: the master itself drops a worker's gauges as it exits.
+        deadline = time.monotonic() + 30
+        while True:
+            pids = _gauge_pids(multiprocess_dir)
+            dead = {pid for pid in pids if not _alive(pid)}
+            if not dead and len(pids) == 2 and pids != first:
+                break
+            assert time.monotonic() < deadline, f"gauges of {pids}, dead: {dead}"
+            time.sleep(0.2)
+        # A scrape shows the live workers' gauges only, one each.
+        text = get(f"http://127.0.0.1:{liveness}{METRICS_PATH}")[1].decode()
+        threads = {
+            int(sample.labels["pid"])
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "gunicorn_worker_threads"
+        }
+        assert threads == pids, (threads, pids)
+        # The recycled workers' requests still count.
+        counts = _durations(text)
+        assert sum(n for (_, route, _), n in counts.items() if route == "/v1/items") == 100

@@ -28,6 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from prometheus_client.parser import text_string_to_metric_families
 
 from apistarter.questions import Framework
 
@@ -36,6 +37,7 @@ from .harness import (
     dockerfile_instruction,
     free_port,
     front_proxy,
+    get,
     http_request,
     image_env,
     render_service,
@@ -263,11 +265,39 @@ def test_an_unreachable_collector_fails_no_request_and_holds_no_stop(
         # Spans beyond the queue are dropped, not waited on.
         "OTEL_BSP_MAX_QUEUE_SIZE": "8",
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "8",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",  # s: each failed export gives up soon
     }
     with serve(project, command, env) as server:
         for index in range(40):
             _send(server.port, "GET", "/v1/items", f"unexported-{index}")
+        # Every lost span is counted on the metrics port, by why it was lost: the spans
+        # that found the queue full while an export was retrying, then the batches the
+        # closed port never took (each export gives up after OTEL_EXPORTER_OTLP_TIMEOUT).
+        _wait_for_drops(int(env["WEB_LIVENESS_PORT"]), {"queue_full", "export_failed"})
         status, output = stop(server)
     assert status in CLEAN_EXITS, output
     lines = _log_lines(output)
     assert all(len(lines[f"unexported-{index}"]["trace_id"]) == 32 for index in range(40))
+
+
+def _spans_dropped(liveness: int) -> dict[str, float]:
+    """otel_spans_dropped_total by reason, scraped from the liveness port's /metrics."""
+    status, body = get(f"http://127.0.0.1:{liveness}/metrics")
+    assert status == 200, body
+    return {
+        sample.labels["reason"]: sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+        if sample.name == "otel_spans_dropped_total"
+    }
+
+
+def _wait_for_drops(liveness: int, reasons: set[str], timeout: float = 30) -> dict[str, float]:
+    """The drop counts once every reason in ``reasons`` has counted a span."""
+    deadline = time.monotonic() + timeout
+    while True:
+        dropped = _spans_dropped(liveness)
+        if all(dropped.get(reason, 0) > 0 for reason in reasons):
+            return dropped
+        assert time.monotonic() < deadline, f"drops counted: {dropped}, wanted {reasons}"
+        time.sleep(0.2)
