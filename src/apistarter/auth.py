@@ -146,6 +146,8 @@ class AuthPlan(BaseModel):
     reads_setting: str | None
     key_id_digits: int
     scheme_name: str | None
+    # Plain settings the service cannot start without (deploy artefacts leave them to fill in).
+    config: tuple[str, ...]
     # The request log's field naming the caller (never the credential itself).
     log_field: str | None
     jwt: JwtPlan | None
@@ -162,6 +164,7 @@ def plan_auth(auth: Auth) -> AuthPlan:
             reads_setting=AUTH_READS_SETTING,
             key_id_digits=KEY_ID_DIGITS,
             scheme_name=SCHEME_NAME,
+            config=(),
             log_field="api_key_id",
             jwt=None,
             why=(
@@ -183,16 +186,18 @@ def plan_auth(auth: Auth) -> AuthPlan:
             reads_setting=AUTH_READS_SETTING,
             key_id_digits=KEY_ID_DIGITS,
             scheme_name=BEARER_SCHEME_NAME,
+            config=(JWT_ISSUER_SETTING, JWT_AUDIENCE_SETTING, JWT_JWKS_URL_SETTING),
             log_field="sub",
             jwt=jwt,
             why=(
                 f"auth=jwt: callers send `{BEARER_HEADER}: Bearer <token>`, a JWT from the "
                 f"identity provider at `{JWT_ISSUER_SETTING}`, verified against its JWKS "
                 f"(`{JWT_JWKS_URL_SETTING}`) for the audience `{JWT_AUDIENCE_SETTING}`. "
-                + " ".join(jwt.reasons[key] for key in ("algorithms", "scopes", "leeway"))
-                + " Reads need a token too when "
+                "Writes need the write scope; reads need a token too when "
                 f"`{AUTH_READS_SETTING}=true`. The request log names the caller by `sub`, "
-                "never the token."
+                "never the token. Chosen for services whose callers already hold tokens "
+                "from an identity provider (partners, a frontend): nothing to hand out or "
+                "rotate in the service itself."
             ),
         )
     return AuthPlan(
@@ -202,6 +207,7 @@ def plan_auth(auth: Auth) -> AuthPlan:
         reads_setting=None,
         key_id_digits=KEY_ID_DIGITS,
         scheme_name=None,
+        config=(),
         log_field=None,
         jwt=None,
         why=(
