@@ -14,6 +14,9 @@ five variants that add the service's features one at a time:
   caller id   the full service, the request bringing its own X-Request-ID
   api key     the full service with APP_AUTH_READS=true, the request sending an
               X-API-Key (the service is rendered with auth=api-key and two keys)
+  jwt         the same service rendered with auth=jwt, run apart: its full variant
+              without and with APP_AUTH_READS=true and an RS256 bearer token, verified
+              against the JWKS the driver serves, cached after the warm-up's fetch
   traced      the full service with OpenTelemetry tracing on (an OTLP endpoint set)
 
 Each row of the table is the difference of two variants' CPU time per request (each
@@ -79,6 +82,11 @@ FEATURES = (
         lambda t: t["full_api_key"] - t["full"],
     ),
     Feature(
+        "JWT bearer check (auth=jwt, reads protected: RS256 verified with the cached JWKS, "
+        "iss, aud, exp checked, its sub in the log line)",
+        lambda t: t["full_jwt"] - t["full_jwt_base"],
+    ),
+    Feature(
         "OpenTelemetry tracing on (a sampled server span per request, batched; ids in the "
         "log line; OTLP encoding and export not counted). Off, as in every row above: "
         "nothing of it runs",
@@ -102,29 +110,33 @@ def measure(workspace: Workspace, seconds: int) -> list[FeatureResult]:
     for row in SATURATION_ROWS:
         if row.key not in COLUMNS or row.framework not in frameworks:
             continue
-        service = workspace.generated(row.framework, {**row.render_answers(), "auth": "api-key"})
-        (entry,) = service.project.glob(f"src/*/{ENTRY_MODULE}")
         twin = workspace.root / f"features-twin-{row.twin}.py"
         twin.write_text(BARE_SOURCES[row.twin])
-        spec = {
-            "framework": row.framework,
-            "src": str(entry.parent.parent),
-            "package": entry.parent.name,
-            "twin": str(twin),
-            # Services whose plan has several workers count in files (metrics_files.py).
-            "metrics_dir": str(workspace.root / f"features-metrics-{row.key}")
-            if (entry.parent / "metrics_files.py").exists()
-            else "",
-            "api_key": "bench-key-0123456789abcdef",
-            "requests": REQUESTS_PER_ROUND,
-            "rounds": max(3, round(seconds * ROUNDS_PER_SECOND)),
-        }
-        python = service.bin_dir / "python"
-        command = ["taskset", "-c", SERVER_CORE, str(python), str(DRIVER), json.dumps(spec)]
-        done = subprocess.run(command, capture_output=True, text=True, cwd=service.project)
-        if done.returncode != 0:
-            raise RuntimeError(f"{row.label}: bench/inprocess.py failed:\n{done.stderr}")
-        results.append(FeatureResult(row.label, row.framework, json.loads(done.stdout)))
+        timings: Timings = {}
+        for auth in ("api-key", "jwt"):
+            service = workspace.generated(row.framework, {**row.render_answers(), "auth": auth})
+            (entry,) = service.project.glob(f"src/*/{ENTRY_MODULE}")
+            spec = {
+                "auth": auth,
+                "framework": row.framework,
+                "src": str(entry.parent.parent),
+                "package": entry.parent.name,
+                "twin": str(twin),
+                # Services whose plan has several workers count in files (metrics_files.py).
+                "metrics_dir": str(workspace.root / f"features-metrics-{row.key}-{auth}")
+                if (entry.parent / "metrics_files.py").exists()
+                else "",
+                "api_key": "bench-key-0123456789abcdef",
+                "requests": REQUESTS_PER_ROUND,
+                "rounds": max(3, round(seconds * ROUNDS_PER_SECOND)),
+            }
+            python = service.bin_dir / "python"
+            command = ["taskset", "-c", SERVER_CORE, str(python), str(DRIVER), json.dumps(spec)]
+            done = subprocess.run(command, capture_output=True, text=True, cwd=service.project)
+            if done.returncode != 0:
+                raise RuntimeError(f"{row.label}: bench/inprocess.py failed:\n{done.stderr}")
+            timings |= json.loads(done.stdout)
+        results.append(FeatureResult(row.label, row.framework, timings))
     return results
 
 

@@ -6,12 +6,15 @@ it imports only the standard library and what the generated service depends on.
     python bench/inprocess.py SPEC_JSON
 
 SPEC_JSON names the framework, the generated project's src directory and package, the
-twin's app file, and how many rounds of how many requests to run. Every variant serves
-``GET /v1/demo/io?delay_ms=0`` (the load tests' route, without its wait) and must answer
-200. The variants take turns within each round, so a slow phase of this shared machine
-hits them all alike; the output (JSON on stdout) is each variant's fastest round, as CPU
-time per request in microseconds: other processes on the core only ever add to a round's
-time (cache misses, interrupts), so the fastest round is the nearest to the code's own cost.
+twin's app file, how many rounds of how many requests to run, and the service's auth
+answer: an auth=jwt service (bench.features renders one beside the api-key one) runs only
+its full variant with and without a bearer token, verified against a JWKS served here.
+Every variant serves ``GET /v1/demo/io?delay_ms=0`` (the load tests' route, without its
+wait) and must answer 200. The variants take turns within each round, so a slow phase
+of this shared machine hits them all alike; the output (JSON on stdout) is each variant's
+fastest round, as CPU time per request in microseconds: other processes on the core only
+ever add to a round's time (cache misses, interrupts), so the fastest round is the nearest
+to the code's own cost.
 """
 
 from __future__ import annotations
@@ -106,6 +109,43 @@ def _wsgi_runner(app: Any, headers: list[tuple[str, str]]) -> Runner:
     return run
 
 
+def _jwt_issuer() -> str:
+    """Serve a JWKS on loopback, point the settings at it; return a token it verifies.
+
+    The service fetches the JWKS once (the warm-up) and verifies from its cache after,
+    as in production between two rotations; the serving thread then idles.
+    """
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = {**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": "bench", "alg": "RS256"}
+    body = json.dumps({"keys": [jwk]}).encode()
+
+    class Keys(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Keys)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    issuer, audience = "https://issuer.bench/", "bench"
+    os.environ["APP_JWT_ISSUER"] = issuer
+    os.environ["APP_JWT_AUDIENCE"] = audience
+    os.environ["APP_JWT_JWKS_URL"] = f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    claims = {"iss": issuer, "aud": audience, "sub": "bench", "exp": int(time.time()) + 86400}
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench"})
+
+
 def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
     """The twin, then the generated app with its features added one at a time."""
     sys.path.insert(0, spec["src"])
@@ -116,7 +156,13 @@ def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
         Path(spec["metrics_dir"]).mkdir(parents=True, exist_ok=True)
     # The service is rendered with auth=api-key: its settings need keys. Reads stay public
     # (the demo route's check only reads the setting) except in the "full_api_key" variant.
-    os.environ["APP_API_KEYS"] = json.dumps([spec["api_key"], "other-key-0123456789abcdef"])
+    # An auth=jwt service needs its issuer's settings instead, and protects reads in
+    # "full_jwt".
+    jwt = spec.get("auth") == "jwt"
+    if jwt:
+        bearer = _jwt_issuer()
+    else:
+        os.environ["APP_API_KEYS"] = json.dumps([spec["api_key"], "other-key-0123456789abcdef"])
     package = spec["package"]
     app_module = importlib.import_module(f"{package}.app")
     settings_module = importlib.import_module(f"{package}.settings")
@@ -189,10 +235,12 @@ def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
         caller_id: bool = False,
         key: bool = False,
         trace_ids: Any = None,
+        token: str = "",
     ) -> Runner:
         headers = [
             *([("X-Request-ID", CALLER_ID)] if caller_id else []),
             *([("X-API-Key", spec["api_key"])] if key else []),
+            *([("Authorization", f"Bearer {token}")] if token else []),
         ]
         if asgi:
             run = _asgi_runner(app, [(k.lower().encode(), v.encode()) for k, v in headers])
@@ -207,6 +255,11 @@ def _variants(spec: dict[str, Any]) -> dict[str, Runner]:
 
         return at_level
 
+    if jwt:
+        return {
+            "full_jwt_base": runner(generated(), logging.INFO),
+            "full_jwt": runner(generated(auth_reads=True), logging.INFO, token=bearer),
+        }
     traced_app, traced_ids = traced()
     return {
         "twin": runner(_load_twin(spec["twin"]), logging.INFO),

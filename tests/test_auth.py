@@ -37,11 +37,18 @@ CHALLENGE = f'APIKey header="{API_KEY_HEADER}"'
 
 def test_api_keys_are_a_required_secret_on_every_target() -> None:
     names = ProjectAnswers(project_name="orders-api")
-    cases: list[tuple[Auth, list[str]]] = [("none", []), ("api-key", [API_KEYS_SETTING])]
-    for auth, secrets in cases:
+    jwt_config = ["APP_JWT_ISSUER", "APP_JWT_AUDIENCE", "APP_JWT_JWKS_URL"]
+    cases: list[tuple[Auth, list[str], list[str]]] = [
+        ("none", [], []),
+        ("api-key", [API_KEYS_SETTING], []),
+        # The token issuer's settings are plain configuration: required, never a Secret.
+        ("jwt", [], jwt_config),
+    ]
+    for auth, secrets, config in cases:
         answers = DecisionAnswers(auth=auth)
         deploy = template_data(names, answers, decide(answers, "fastapi"))["deploy"]
         assert deploy["secrets"] == deploy["required_secrets"] == secrets
+        assert deploy["required_config"] == config
 
 
 def test_plain_copier_auth_default_equals_the_engine() -> None:
@@ -95,51 +102,64 @@ def test_writes_need_one_of_the_keys(service: tuple[Path, RunningServer]) -> Non
         assert status == 201, body
 
 
+# Every way around a write route's check that does not depend on the credential: each
+# scheme's real-server tests (here and tests/test_auth_jwt.py) send them all.
+BYPASSES = [
+    pytest.param("POST", ITEMS + "/", {}, id="trailing slash"),
+    pytest.param("POST", "/" + ITEMS, {}, id="double slash"),
+    pytest.param("POST", "/v1/%69tems", {}, id="encoded path"),
+    pytest.param("POST", ITEMS.upper(), {}, id="upper case"),
+    pytest.param("POST", ITEMS + ";key=1", {}, id="path parameter"),
+    pytest.param("POST", ITEMS + "/.", {}, id="dot segment"),
+    pytest.param("POST", ITEMS, {"X-HTTP-Method-Override": "GET"}, id="override to GET"),
+    pytest.param("PUT", ITEMS, {}, id="PUT"),
+    pytest.param("PATCH", ITEMS, {}, id="PATCH"),
+    pytest.param("DELETE", ITEMS, {}, id="DELETE"),
+    pytest.param("OPTIONS", ITEMS, {}, id="OPTIONS"),
+    pytest.param("HEAD", ITEMS, {"X-HTTP-Method-Override": "POST"}, id="HEAD overridden to POST"),
+]
+
+
+def assert_nothing_written(
+    server: RunningServer, method: str, path: str, headers: dict[str, str]
+) -> None:
+    """``method`` on ``path`` with ``headers`` is not a 2xx and writes no item."""
+    before = len(_items(server))
+    status, _, body = http_request(server.base_url, method, path, ITEM, {**JSON, **headers})
+    # HEAD reads where the framework answers it (Flask does, FastAPI 405s); it never writes.
+    assert method == "HEAD" or not 200 <= status < 300, (status, body)
+    assert len(_items(server)) == before
+
+
+def assert_raw_write_refused(server: RunningServer, credential_lines: str) -> None:
+    """A write whose credential header lines are sent exactly as written writes nothing."""
+    before = len(_items(server))
+    answer = _raw(
+        server,
+        f"POST {ITEMS} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        f"{credential_lines}Content-Length: {len(ITEM)}\r\nConnection: close\r\n\r\n",
+    )
+    status = int(answer.split(b" ", 2)[1])
+    assert not 200 <= status < 300, answer
+    assert len(_items(server)) == before
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("method", "path", "headers"),
     [
-        ("POST", ITEMS + "/", {}),
-        ("POST", "/" + ITEMS, {}),
-        ("POST", "/v1/%69tems", {}),
-        ("POST", ITEMS.upper(), {}),
-        ("POST", ITEMS + ";key=1", {}),
-        ("POST", ITEMS + "/.", {}),
-        ("POST", ITEMS, {"X-HTTP-Method-Override": "GET"}),
-        ("POST", ITEMS, {API_KEY_HEADER: KEYS[0].upper()}),
-        ("POST", ITEMS, {API_KEY_HEADER: f"{KEYS[0]},{KEYS[1]}"}),
-        ("PUT", ITEMS, {}),
-        ("PATCH", ITEMS, {}),
-        ("DELETE", ITEMS, {}),
-        ("OPTIONS", ITEMS, {}),
-        ("HEAD", ITEMS, {"X-HTTP-Method-Override": "POST"}),
-    ],
-    ids=[
-        "trailing slash",
-        "double slash",
-        "encoded path",
-        "upper case",
-        "path parameter",
-        "dot segment",
-        "override to GET",
-        "key in other case",
-        "both keys in one header",
-        "PUT",
-        "PATCH",
-        "DELETE",
-        "OPTIONS",
-        "HEAD overridden to POST",
+        *BYPASSES,
+        pytest.param("POST", ITEMS, {API_KEY_HEADER: KEYS[0].upper()}, id="key in other case"),
+        pytest.param(
+            "POST", ITEMS, {API_KEY_HEADER: f"{KEYS[0]},{KEYS[1]}"}, id="both keys in one header"
+        ),
     ],
 )
 def test_no_spelling_of_a_write_gets_past_the_check(
     service: tuple[Path, RunningServer], method: str, path: str, headers: dict[str, str]
 ) -> None:
     _, server = service
-    before = len(_items(server))
-    status, _, body = http_request(server.base_url, method, path, ITEM, {**JSON, **headers})
-    # HEAD reads where the framework answers it (Flask does, FastAPI 405s); it never writes.
-    assert method == "HEAD" or not 200 <= status < 300, (status, body)
-    assert len(_items(server)) == before
+    assert_nothing_written(server, method, path, headers)
 
 
 def _raw(server: RunningServer, head: str) -> bytes:
@@ -163,15 +183,7 @@ def test_malformed_key_headers_do_not_write(
     service: tuple[Path, RunningServer], key_lines: str
 ) -> None:
     _, server = service
-    before = len(_items(server))
-    answer = _raw(
-        server,
-        f"POST {ITEMS} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-        f"{key_lines}Content-Length: {len(ITEM)}\r\nConnection: close\r\n\r\n",
-    )
-    status = int(answer.split(b" ", 2)[1])
-    assert not 200 <= status < 300, answer
-    assert len(_items(server)) == before
+    assert_raw_write_refused(server, key_lines)
 
 
 @pytest.mark.slow
@@ -240,4 +252,5 @@ def test_a_partner_api_without_credentials_is_warned_about() -> None:
 
     assert warned(api_consumers="partners")
     assert not warned(api_consumers="partners", auth="api-key")
+    assert not warned(api_consumers="partners", auth="jwt")
     assert not warned(api_consumers="internal")

@@ -220,10 +220,33 @@ def test_turning_on_api_keys_protects_the_writes(two_versions: Path) -> None:
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["auth_plan"]["scheme"] == "api-key"
     package = project / "src" / "orders_api"
-    assert "before_request(check_key)" in (package / "routes" / "items.py").read_text()
+    assert "before_request(authenticate)" in (package / "routes" / "items.py").read_text()
     assert "key: APP_API_KEYS" in (project / "deploy/kubernetes/deployment.yaml").read_text()
     assert "APP_API_KEYS" in (project / ".env.example").read_text()
     assert "## Authentication" in (project / "README.md").read_text()
+    # The service's own checks pass, its new auth tests among them.
+    run([str(BIN / "mypy"), "--no-incremental"], project)
+    output = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    assert "passed" in output and (project / "tests" / "test_auth.py").is_file()
+
+
+def test_turning_on_jwt_protects_the_writes(two_versions: Path) -> None:
+    project = render_previous(two_versions / "svc", "fastapi")
+
+    result = runner.invoke(app, ["update", str(project), "--set", "auth=jwt"])
+
+    assert result.exit_code == 0, result.output
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["auth_plan"]["scheme"] == "jwt"
+    package = project / "src" / "orders_api"
+    assert "dependencies=[Writer]" in (package / "routes" / "items.py").read_text()
+    assert (package / "tokens.py").is_file()
+    # The issuer's settings are plain configuration: in the ConfigMap to fill in, no Secret.
+    config_map = (project / "deploy/kubernetes/configmap.yaml").read_text()
+    assert 'APP_JWT_JWKS_URL: ""' in config_map
+    assert "secretKeyRef" not in (project / "deploy/kubernetes/deployment.yaml").read_text()
+    assert "APP_JWT_ISSUER" in (project / ".env.example").read_text()
+    assert '"pyjwt[crypto]' in (project / "pyproject.toml").read_text()
     # The service's own checks pass, its new auth tests among them.
     run([str(BIN / "mypy"), "--no-incremental"], project)
     output = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)

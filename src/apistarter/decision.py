@@ -340,7 +340,8 @@ PITFALLS: tuple[Pitfall, ...] = (
         "api_consumers, auth",
         lambda a, f: a.api_consumers == "partners" and a.auth == "none",
         "Other companies call this API and it checks no credentials: define who may write "
-        "before the first partner gets its address, with auth=api-key (one key per partner in "
+        "before the first partner gets its address, with auth=jwt (tokens from your identity "
+        "provider, writes gated by a scope), auth=api-key (one key per partner in "
         "APP_API_KEYS, rotated without downtime) or a gateway that authenticates in front.",
         "S0",
     ),

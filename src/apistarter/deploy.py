@@ -192,6 +192,9 @@ class DeployPlan(BaseModel):
     secrets: tuple[str, ...]
     # The secrets the service cannot start without.
     required_secrets: tuple[str, ...] = ()
+    # Plain settings it cannot start without and no plan can fill in (the identity
+    # provider's): the ConfigMap lists them empty, to be set before deploying.
+    required_config: tuple[str, ...] = ()
     proxy: ProxyDeploy | None
     migration: MigrationDeploy | None = None
 
@@ -252,10 +255,12 @@ def plan_deploy(
     plan: ServerPlan,
     migration: tuple[str, ...] | None = None,
     auth_secret: str | None = None,
+    auth_config: tuple[str, ...] = (),
 ) -> DeployPlan:
     """The deploy plan for running ``plan`` on ``target``; ``migration``, the command that
     migrates the service's PostgreSQL before each version takes traffic, if it has one;
-    ``auth_secret``, the setting that holds the credentials callers are checked against."""
+    ``auth_secret``, the setting that holds the credentials callers are checked against;
+    ``auth_config``, the plain settings the auth check needs (the token issuer's)."""
     database = migration is not None
     secrets = (
         *((auth_secret,) if auth_secret else ()),
@@ -287,6 +292,7 @@ def plan_deploy(
         env=plan_env(plan),
         secrets=secrets,
         required_secrets=secrets,
+        required_config=auth_config,
         migration=MigrationDeploy(command=migration) if migration else None,
         proxy=plan_proxy(plan),
     )

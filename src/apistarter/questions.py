@@ -37,7 +37,7 @@ Workload = Literal["sync", "io-bound", "cpu-bound", "mixed"]
 Skill = Literal["none", "some", "strong"]
 Consumers = Literal["internal", "frontend", "partners"]
 # How clients prove who they are on the write routes (auth.py holds what each means).
-Auth = Literal["none", "api-key"]
+Auth = Literal["none", "api-key", "jwt"]
 BlockingDep = Literal[
     "requests",
     "psycopg2",
@@ -158,7 +158,9 @@ class DecisionAnswers(BaseModel):
         "none",
         "How do clients authenticate?",
         "api-key: an X-API-Key header checked against APP_API_KEYS (machine clients; keys "
-        "rotate without downtime). none: the service checks nothing itself.",
+        "rotate without downtime). jwt: bearer tokens from your identity provider, verified "
+        "against its JWKS (APP_JWT_ISSUER, APP_JWT_AUDIENCE, APP_JWT_JWKS_URL). none: the "
+        "service checks nothing itself.",
         "api",
     )
     deploy: Deploy = ask(

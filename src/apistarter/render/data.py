@@ -51,6 +51,7 @@ def template_data(
             recommendation.server,
             None if recommendation.database is None else migrate_command(project.package_name),
             auth.secret,
+            auth.config,
         ).model_dump(mode="json"),
         "auth_plan": auth.model_dump(mode="json"),
         "metrics": metrics.model_dump(mode="json", exclude={"why"}),
