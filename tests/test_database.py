@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from apistarter.database import RESERVED_CONNECTIONS, migrate_command
 from apistarter.decision import decide
 from apistarter.deploy import plan_deploy
+from apistarter.monitoring import DB_POOL_PENDING, DB_POOL_USED
 from apistarter.questions import FRAMEWORKS, AnswerError, DecisionAnswers, Framework
 from apistarter.render import templates_dir
 
@@ -384,9 +385,10 @@ def _wait_for_gauges(liveness: int, expected: dict[str, float]) -> None:
         time.sleep(0.1)
 
 
+# The alert and the dashboard read the first two by these names: the service must export them.
 POOL_GAUGES = {
-    "db_client_connection_used": "used",
-    "db_client_connection_pending_requests": "pending",
+    DB_POOL_USED: "used",
+    DB_POOL_PENDING: "pending",
     "db_client_connection_max": "max",
 }
 

@@ -68,13 +68,21 @@ LEGACY_HELLO = "/legacy/hello"
         ("fastapi", {"deploy": "compose", "cpus": 4}, True, ("event_loop_lag",)),
         ("fastapi", {"deploy": "vm", "cpus": 1}, True, ("event_loop_lag",)),
         ("hybrid", {}, False, ("event_loop_lag", "wsgi_executor")),
+        ("flask", {"database": "postgresql"}, True, ("worker_threads", "db_pool")),
+        ("fastapi", {"database": "postgresql"}, False, ("event_loop_lag", "db_pool")),
     ],
 )
 def test_plan_follows_the_server_plan(
     framework: Framework, answers: dict[str, Any], multiprocess: bool, saturation: tuple[str, ...]
 ) -> None:
     recommendation = decide(DecisionAnswers.model_validate(answers), framework)
-    plan = plan_metrics(framework, recommendation.server, recommendation.load_test, LIVENESS_PORT)
+    plan = plan_metrics(
+        framework,
+        recommendation.server,
+        recommendation.load_test,
+        LIVENESS_PORT,
+        recommendation.database,
+    )
     assert (plan.multiprocess_dir is not None) == multiprocess
     assert plan.saturation == saturation
     assert (plan.path, plan.port) == (METRICS_PATH, LIVENESS_PORT)
@@ -84,7 +92,9 @@ def test_plan_follows_the_server_plan(
 def test_buckets_come_from_the_latency_goal(latency_ms: int) -> None:
     recommendation = decide(DecisionAnswers(downstream_latency_ms=latency_ms))
     goal_s = recommendation.load_test.p95_ms / 1000
-    plan = plan_metrics("fastapi", recommendation.server, recommendation.load_test, LIVENESS_PORT)
+    plan = plan_metrics(
+        "fastapi", recommendation.server, recommendation.load_test, LIVENESS_PORT, None
+    )
     assert plan.latency_goal_s == goal_s
     assert goal_s in plan.buckets  # the share within the goal is one bucket, not a guess
     assert list(plan.buckets) == sorted(set(plan.buckets))
@@ -96,8 +106,9 @@ def test_plain_copier_metrics_default_equals_the_engine(framework: Framework) ->
     question = yaml.safe_load((templates_dir() / "copier.yml").read_text())["metrics"]
     rendered = jinja2.Environment(autoescape=True).from_string(question["default"])
     recommendation = decide(DecisionAnswers(), framework)
+    # Plain Copier renders a service without a database (it cannot compute a data plan).
     expected = plan_metrics(
-        framework, recommendation.server, recommendation.load_test, LIVENESS_PORT
+        framework, recommendation.server, recommendation.load_test, LIVENESS_PORT, None
     )
     assert yaml.safe_load(rendered.render(framework=framework)) == expected.model_dump(
         mode="json", exclude={"why"}

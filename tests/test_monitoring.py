@@ -51,7 +51,11 @@ PROMQL_WORDS = frozenset(
 def _plan(framework: Framework, answers: dict[str, Any] | None = None) -> MonitoringPlan:
     recommendation = decide(DecisionAnswers.model_validate(answers or {}), framework)
     metrics = plan_metrics(
-        framework, recommendation.server, recommendation.load_test, LIVENESS_PORT
+        framework,
+        recommendation.server,
+        recommendation.load_test,
+        LIVENESS_PORT,
+        recommendation.database,
     )
     return plan_monitoring(metrics, recommendation.server, recommendation.load_test)
 
@@ -99,6 +103,7 @@ def test_plain_copier_monitoring_default_equals_the_engine(framework: Framework)
         ("flask", {"workload": "cpu-bound"}, set()),
         ("fastapi", {}, {"EventLoopLagHigh"}),
         ("hybrid", {}, {"EventLoopLagHigh", "WSGIExecutorQueueing"}),
+        ("fastapi", {"database": "postgresql"}, {"EventLoopLagHigh", "DatabasePoolExhausted"}),
     ],
 )
 def test_rules_follow_the_plans_signals_and_thresholds(
@@ -141,8 +146,8 @@ def test_metric_names_finds_what_an_expression_reads() -> None:
 # --- Rendered artefacts, checked by promtool, kubectl and Grafana's model ---------------
 
 
-# Rendered services by name: one per framework on Kubernetes, a Compose one, and a VM one
-# served by gevent (its greenlets alert).
+# Rendered services by name: one per framework on Kubernetes, a Compose one, a VM one
+# served by gevent (its greenlets alert), and a Compose one with a database (its pool).
 CELLS: dict[str, tuple[Framework, dict[str, Any]]] = {
     **{f"{fw}-kubernetes": (fw, {"deploy": "kubernetes"}) for fw in FRAMEWORKS},
     "hybrid-compose": ("hybrid", {"deploy": "compose"}),
@@ -150,6 +155,7 @@ CELLS: dict[str, tuple[Framework, dict[str, Any]]] = {
         "flask",
         {"deploy": "vm", "workload": "io-bound", "peak_concurrency": 1000},
     ),
+    "flask-postgresql-compose": ("flask", {"deploy": "compose", "database": "postgresql"}),
 }
 
 
@@ -250,6 +256,7 @@ def _series_for(rule: dict[str, Any], job: str, above: bool) -> list[dict[str, s
         "EventLoopLagHigh": "event_loop_lag_seconds",
         "GreenletsSaturated": "http_server_active_requests",
         "WSGIExecutorQueueing": "wsgi_executor_queued_calls",
+        "DatabasePoolExhausted": "db_client_connection_pending_requests",
     }[alert]
     value = threshold * scale if threshold else (3 if above else 0)
     return [{"series": f"{metric}{{{labels}}}", "values": f"{value:g}x40"}]
@@ -282,7 +289,14 @@ def _unit_tests(rule_file: Path) -> dict[str, Any]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name", ["flask-kubernetes", "hybrid-compose", "flask-gevent-vm", "fastapi-kubernetes"]
+    "name",
+    [
+        "flask-kubernetes",
+        "hybrid-compose",
+        "flask-gevent-vm",
+        "fastapi-kubernetes",
+        "flask-postgresql-compose",
+    ],
 )
 def test_each_alert_fires_above_its_threshold_and_not_below(
     name: str, services: dict[str, Path], tmp_path: Path

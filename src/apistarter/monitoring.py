@@ -26,6 +26,8 @@ WORKER_THREADS = "gunicorn_worker_threads"
 EVENT_LOOP_LAG = "event_loop_lag_seconds"
 WSGI_QUEUED_CALLS = "wsgi_executor_queued_calls"
 PROCESS_CPU = "process_cpu_seconds_total"
+DB_POOL_USED = "db_client_connection_used"
+DB_POOL_PENDING = "db_client_connection_pending_requests"
 
 # Every rate and average looks at this window: long enough that one slow request or
 # one scrape does not decide, short enough that an incident shows within minutes.
@@ -224,6 +226,24 @@ def _saturation_rules(metrics: MetricsPlan, server: ServerPlan) -> list[AlertRul
                 "instances while doing so.",
             )
         )
+    if "db_pool" in metrics.saturation:
+        rules.append(
+            _rule(
+                "DatabasePoolExhausted",
+                f"min_over_time({DB_POOL_PENDING}[{WINDOW}]) > 0",
+                SATURATION_FOR,
+                "warning",
+                "Requests wait for a database connection",
+                f"Every connection of a process's pool has been in use, with requests "
+                f"waiting, at every sample for {WINDOW}: each waits up to the checkout "
+                "timeout and then gets 503, so the pool (or the database behind it) limits "
+                "throughput.",
+                "Look for slow queries holding connections (pg_stat_activity); if the "
+                "database has connections to spare, raise the db_max_connections answer and "
+                "update the service (`apistarter update --set db_max_connections=...`) so "
+                "the pools follow.",
+            )
+        )
     rules.append(
         _rule(
             "ProcessCPUSaturated",
@@ -333,6 +353,15 @@ def _panels(metrics: MetricsPlan, load_test: LoadTestPlan) -> list[dict[str, Any
         )
     if "wsgi_executor" in metrics.saturation:
         specs.append(("Flask calls waiting for a thread", "short", [WSGI_QUEUED_CALLS], 0))
+    if "db_pool" in metrics.saturation:
+        specs.append(
+            (
+                "Database pool: connections in use, requests waiting",
+                "short",
+                [DB_POOL_USED, DB_POOL_PENDING],
+                None,
+            )
+        )
     specs.append(
         (
             "CPU per worker (cores)",

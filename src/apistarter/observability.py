@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from apistarter.database import DatabasePlan
 from apistarter.decision import LoadTestPlan
 from apistarter.questions import Framework
 from apistarter.server import ServerPlan
@@ -32,7 +33,7 @@ GOAL_FRACTIONS = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)
 # Below this a bucket says nothing more than "fast" (the server's own overhead).
 SMALLEST_BUCKET_S = 0.001
 
-Saturation = Literal["event_loop_lag", "worker_threads", "greenlets", "wsgi_executor"]
+Saturation = Literal["event_loop_lag", "worker_threads", "greenlets", "wsgi_executor", "db_pool"]
 
 
 class MetricsPlan(BaseModel):
@@ -57,7 +58,7 @@ def _buckets(goal_s: float) -> tuple[float, ...]:
 
 
 def _saturation(
-    framework: Framework, server: ServerPlan
+    framework: Framework, server: ServerPlan, database: DatabasePlan | None
 ) -> tuple[tuple[Saturation, ...], list[str]]:
     signals: list[Saturation] = []
     why: list[str] = []
@@ -86,6 +87,14 @@ def _saturation(
             "hybrid: wsgi_executor_queued_calls, Flask calls waiting for one of a2wsgi's "
             f"{server.threads} threads; above zero, the mounted app is the bottleneck."
         )
+    if database is not None:
+        signals.append("db_pool")
+        why.append(
+            "database: db_client_connection_used against db_client_connection_max "
+            f"({database.pool_size} per process) and db_client_connection_pending_requests, "
+            f"requests waiting up to {database.checkout_timeout_s} s for a connection before "
+            "a 503; waiting at every sample, the pool (or the database) is the bottleneck."
+        )
     return tuple(signals), why
 
 
@@ -94,13 +103,15 @@ def plan_metrics(
     server: ServerPlan,
     load_test: LoadTestPlan,
     liveness_port: int,
+    database: DatabasePlan | None,
 ) -> MetricsPlan:
-    """The metrics plan for a service served by ``server``, held to ``load_test``'s p95."""
+    """The metrics plan for a service served by ``server``, held to ``load_test``'s p95,
+    with ``database``'s pool when it has one."""
     goal_s = load_test.p95_ms / 1000
     # Gunicorn always: WEB_CONCURRENCY may raise the workers, and a recycled worker
     # (max_requests) would otherwise take its counts with it.
     multiprocess = server.server == "gunicorn" or server.workers > 1
-    saturation, why = _saturation(framework, server)
+    saturation, why = _saturation(framework, server, database)
     why.insert(
         0,
         f"latency goal {load_test.p95_ms} ms (the load test's p95): request-duration buckets "

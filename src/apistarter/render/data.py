@@ -29,7 +29,11 @@ def template_data(
     """
     auth = plan_auth(answers.auth)
     metrics = plan_metrics(
-        recommendation.framework, recommendation.server, recommendation.load_test, LIVENESS_PORT
+        recommendation.framework,
+        recommendation.server,
+        recommendation.load_test,
+        LIVENESS_PORT,
+        recommendation.database,
     )
     return {
         "framework": recommendation.framework,
