@@ -15,6 +15,7 @@ from apistarter import render, workflow
 from apistarter.cli import app
 from apistarter.questions import Framework
 from apistarter.render import available_frameworks, templates_dir
+from apistarter.render import source as render_source
 from apistarter.template_source import RECORDED_SOURCE, build_bundle
 
 from .harness import (
@@ -52,7 +53,7 @@ def two_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     bundle = tmp_path / "packaged" / "template.bundle"
     version = render.template_version_ref().removeprefix("v")
     build_bundle(templates_dir(), version, bundle, _previous_templates(tmp_path))
-    monkeypatch.setattr(render, "_packaged_bundle", lambda: bundle)
+    monkeypatch.setattr(render_source, "_packaged_bundle", lambda: bundle)
     render.ensure_template_source()
     return tmp_path
 
