@@ -100,6 +100,7 @@ def test_answer_the_questions_and_get_a_working_service(tmp_path: Path) -> None:
         "How do clients authenticate",
         "Where will the service run",
         "CPU cores",
+        "Which server runs the app",
         "keep data in a database",
     ):
         shown = _answer(child, question, "")
@@ -127,7 +128,7 @@ def test_an_override_in_the_prompt_is_shown_confirmed_and_recorded(tmp_path: Pat
     child = _spawn(tmp_path, "new", "svc", "--set", "description=x", "--set", "author=")
     child.expect("Python version")
     child.sendline("")
-    for _ in range(15):  # every decision question, defaults
+    for _ in range(16):  # every decision question, defaults
         child.expect(PROMPT)
         child.sendline("")
     # `?` works at the last prompt too.
