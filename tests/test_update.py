@@ -58,6 +58,12 @@ def two_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def _own_checks_pass(project: Path) -> str:
+    """Run the service's mypy and its tests (failing the test if either fails); pytest's output."""
+    run([str(BIN / "mypy"), "--no-incremental"], project)
+    return run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+
+
 def _edit_like_a_user(project: Path) -> tuple[Path, str, Path]:
     models = next(project.glob("src/*/models.py"))
     edited = models.read_text() + "\n\n# Our own note, kept across updates.\n"
@@ -165,8 +171,7 @@ def test_framework_change_adds_a_superseding_adr(two_versions: Path) -> None:
     package = project / "src" / "orders_api"
     assert not (package / "serve.py").exists()  # ASGI-only files leave with FastAPI
     assert "starlette" not in (package / "middleware.py").read_text()  # Flask's WSGI one
-    run([str(BIN / "mypy"), "--no-incremental"], project)
-    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    _own_checks_pass(project)
 
 
 def test_framework_change_shows_the_plan_and_its_warnings(two_versions: Path) -> None:
@@ -208,8 +213,7 @@ def test_adding_a_database_adds_the_layer_and_its_record(two_versions: Path) -> 
     assert "initContainers" in (project / "deploy/kubernetes/deployment.yaml").read_text()
     assert "APP_DATABASE_URL" in (project / ".env.example").read_text()
     # The service's own checks pass, its tests against an embedded PostgreSQL.
-    run([str(BIN / "mypy"), "--no-incremental"], project)
-    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    _own_checks_pass(project)
 
 
 def test_turning_on_api_keys_protects_the_writes(two_versions: Path) -> None:
@@ -226,8 +230,7 @@ def test_turning_on_api_keys_protects_the_writes(two_versions: Path) -> None:
     assert "APP_API_KEYS" in (project / ".env.example").read_text()
     assert "## Authentication" in (project / "README.md").read_text()
     # The service's own checks pass, its new auth tests among them.
-    run([str(BIN / "mypy"), "--no-incremental"], project)
-    output = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    output = _own_checks_pass(project)
     assert "passed" in output and (project / "tests" / "test_auth.py").is_file()
 
 
@@ -249,8 +252,7 @@ def test_turning_on_jwt_protects_the_writes(two_versions: Path) -> None:
     assert "APP_JWT_ISSUER" in (project / ".env.example").read_text()
     assert '"pyjwt[crypto]' in (project / "pyproject.toml").read_text()
     # The service's own checks pass, its new auth tests among them.
-    run([str(BIN / "mypy"), "--no-incremental"], project)
-    output = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    output = _own_checks_pass(project)
     assert "passed" in output and (project / "tests" / "test_auth.py").is_file()
 
 
@@ -272,8 +274,7 @@ def test_update_moves_a_service_to_granian_and_back(two_versions: Path) -> None:
     assert not (package / "http_limits.py").exists()  # Uvicorn's head limit, not Granian's
     pyproject = (project / "pyproject.toml").read_text()
     assert "granian[uvloop]" in pyproject and "uvicorn[standard]" not in pyproject
-    run([str(BIN / "mypy"), "--no-incremental"], project)
-    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    _own_checks_pass(project)
     git(project, "add", "-A")
     git(project, "commit", "--quiet", "-m", "served by Granian")
 
@@ -284,8 +285,7 @@ def test_update_moves_a_service_to_granian_and_back(two_versions: Path) -> None:
     assert "import uvicorn" in (package / "serve.py").read_text()
     assert (package / "http_limits.py").is_file()
     assert "granian" not in (project / "pyproject.toml").read_text()
-    run([str(BIN / "mypy"), "--no-incremental"], project)
-    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    _own_checks_pass(project)
 
 
 def test_a_server_the_framework_cannot_run_is_refused(two_versions: Path) -> None:
