@@ -42,8 +42,13 @@ def render_service(
     answers: Mapping[str, Any] | None = None,
     project: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Render a service the way `apistarter new` does, with the engine's data."""
-    decision = DecisionAnswers.model_validate(dict(answers or {}))
+    """Render a service the way `apistarter new` does, with the engine's data.
+
+    auth is none unless the answers name it: the suites probe the HTTP layer without
+    credentials in the way (the default service's auth=jwt would refuse to start without
+    an identity provider); tests/test_auth*.py render every scheme, auto included.
+    """
+    decision = DecisionAnswers.model_validate({"auth": "none", **(answers or {})})
     names = ProjectAnswers.model_validate({"project_name": "orders-api", **(project or {})})
     recommendation = decide(decision, framework)
     return new_project(destination, template_data(names, decision, recommendation)).directory
@@ -71,8 +76,9 @@ def write_previous_templates(destination: Path) -> None:
 
 
 def render_previous(destination: Path, framework: Framework = "fastapi") -> Path:
-    """A service made with the installed bundle's PREVIOUS_VERSION, committed in its own repo."""
-    decision = DecisionAnswers()
+    """A service made with the installed bundle's PREVIOUS_VERSION, committed in its own repo
+    (auth=none, as render_service has it)."""
+    decision = DecisionAnswers(auth="none")
     project = ProjectAnswers(project_name="orders-api")
     copier.run_copy(
         RECORDED_SOURCE,

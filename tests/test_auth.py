@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +12,12 @@ from pathlib import Path
 import jinja2
 import pytest
 import yaml
+from typer.testing import CliRunner
 
-from apistarter.auth import API_KEY_HEADER, API_KEYS_SETTING, plan_auth
+from apistarter.auth import API_KEY_HEADER, API_KEYS_SETTING, AUTH_FOR_CONSUMERS, plan_auth
+from apistarter.cli import app
 from apistarter.decision import decide
-from apistarter.questions import Auth, DecisionAnswers, Framework, ProjectAnswers
+from apistarter.questions import Auth, Consumers, DecisionAnswers, Framework, ProjectAnswers
 from apistarter.render import template_data, templates_dir
 
 from .harness import (
@@ -54,7 +57,41 @@ def test_api_keys_are_a_required_secret_on_every_target() -> None:
 def test_plain_copier_auth_default_equals_the_engine() -> None:
     question = yaml.safe_load((templates_dir() / "copier.yml").read_text())["auth_plan"]
     rendered = jinja2.Environment(autoescape=True).from_string(json.dumps(question["default"]))
-    assert json.loads(rendered.render()) == plan_auth("none").model_dump(mode="json")
+    assert json.loads(rendered.render()) == plan_auth(DecisionAnswers()).model_dump(mode="json")
+
+
+@pytest.mark.parametrize(
+    ("consumers", "scheme"), [("partners", "jwt"), ("frontend", "jwt"), ("internal", "none")]
+)
+def test_auth_auto_follows_who_calls_the_api(consumers: Consumers, scheme: Auth) -> None:
+    plan = plan_auth(DecisionAnswers(api_consumers=consumers))
+    assert plan.scheme == scheme
+    assert plan.chosen.startswith(f"api_consumers={consumers}: auth={scheme}.")
+    # An answer other than auto is the team's: it wins over the consumers' row.
+    for chosen in ("none", "api-key", "jwt"):
+        override = plan_auth(DecisionAnswers(api_consumers=consumers, auth=chosen))
+        assert (override.scheme, override.chosen) == (chosen, f"auth={chosen}: chosen by hand.")
+
+
+
+def test_an_adopted_app_keeps_its_own_auth_and_starts_without_new_settings() -> None:
+    answers = DecisionAnswers(api_consumers="partners")
+    adopted = decide(answers, adopted=True).auth
+    assert (adopted.scheme, adopted.config) == ("none", ())
+    assert adopted.chosen.startswith("new --legacy: auth=none.")
+    assert decide(answers.model_copy(update={"auth": "jwt"}), adopted=True).auth.scheme == "jwt"
+
+
+def test_the_record_and_the_panel_say_why_the_scheme(tmp_path: Path) -> None:
+    project = render_service(tmp_path / "svc", "fastapi", {"auth": "auto"})
+    reason = AUTH_FOR_CONSUMERS["frontend"][1]
+    adr = " ".join((project / "docs" / "decisions" / "0001-web-framework.md").read_text().split())
+    assert f"api_consumers=frontend: auth=jwt. {reason}" in adr
+    shown = CliRunner().invoke(app, ["decide", "--defaults"])
+    assert shown.exit_code == 0, shown.output
+    # The panel wraps its second column inside box borders: read the words only.
+    words = " ".join(re.sub(r"[│╭╮╰╯─]", " ", shown.stdout).split())
+    assert f"api_consumers=frontend: auth=jwt. {reason}" in words
 
 
 # --- Real servers (slow) ----------------------------------------------------------------
@@ -250,7 +287,9 @@ def test_a_partner_api_without_credentials_is_warned_about() -> None:
         recommendation = decide(DecisionAnswers.model_validate(answers), "fastapi")
         return any(w.answer.startswith("api_consumers=partners") for w in recommendation.warnings)
 
-    assert warned(api_consumers="partners")
+    assert warned(api_consumers="partners", auth="none")
+    # auth=auto gives partners jwt: nothing to warn about.
+    assert not warned(api_consumers="partners")
     assert not warned(api_consumers="partners", auth="api-key")
     assert not warned(api_consumers="partners", auth="jwt")
     assert not warned(api_consumers="internal")

@@ -4,6 +4,7 @@ does not pass and every way around the check."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -172,6 +173,16 @@ def test_a_valid_token_writes_and_the_log_names_its_sub(service: RunningServer) 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("spaces", [2, 3])
+def test_several_spaces_after_bearer_are_one_separator(service: RunningServer, spaces: int) -> None:
+    # RFC 6750: credentials = "Bearer" 1*SP b64token. Every framework reads the same token.
+    status, _, body = _post(service, {"Authorization": "Bearer" + " " * spaces + token()})
+    assert status == 201, body
+    status, _, body = _post(service, {"Authorization": "Bearer" + " " * spaces + forged("none")})
+    assert status == 401, body
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "sent",
     [
@@ -243,14 +254,55 @@ def test_reads_and_the_probes_stay_open(service: RunningServer) -> None:
         assert http_request(service.base_url, "GET", path)[0] == 200, path
 
 
+@contextlib.contextmanager
+def _answering(body: bytes | None) -> Iterator[str]:
+    """A JWKS URL that answers ``body`` with 200; None: nothing listens there."""
+    if body is None:
+        yield f"http://127.0.0.1:{free_port()}/jwks.json"
+        return
+    answer: bytes = body
+
+    class _Answer(_Keys):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.slow
-def test_no_keys_and_nothing_cached_is_503_not_401(project: Path) -> None:
-    # Nothing listens on the port: the JWKS fetch fails, and there is no key to check with.
-    down = f"http://127.0.0.1:{free_port()}/jwks.json"
-    with serve(project, dockerfile_instruction(project, "CMD"), _issuer_env(down)) as server:
-        status, answer, body = _post(server, bearer(token()))
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(None, id="unreachable"),
+        pytest.param(b"<html>maintenance</html>", id="not JSON"),
+        pytest.param(b"[]", id="not a JSON object"),
+        pytest.param(b'{"keys": []}', id="no keys"),
+        pytest.param(
+            b'{"keys": [{"kty": "oct", "k": "c2VjcmV0", "use": "enc"}]}', id="no signing key"
+        ),
+    ],
+)
+def test_no_usable_keys_and_nothing_cached_is_503_not_401(
+    project: Path, answer: bytes | None
+) -> None:
+    # The issuer's keys cannot be had: the caller's token may be fine, so never 401.
+    with (
+        _answering(answer) as url,
+        serve(project, dockerfile_instruction(project, "CMD"), _issuer_env(url)) as server,
+    ):
+        status, answer_headers, body = _post(server, bearer(token()))
     assert status == 503, body
-    assert answer["retry-after"] == str(JWT_RETRY_AFTER_S)
+    assert answer_headers["retry-after"] == str(JWT_RETRY_AFTER_S)
     assert body["error"]["type"] == "unavailable" and body["request_id"] == "jwt-1"
 
 

@@ -46,6 +46,11 @@ def test_new_names_the_interpreter_the_service_needs(
 
     assert result.exit_code == 0, result.output
     assert "python3.12 -m venv .venv" in " ".join(result.stdout.split())
+    # The default frontend service checks tokens: it says what it needs before it serves.
+    assert (
+        "It serves once APP_JWT_ISSUER, APP_JWT_AUDIENCE, APP_JWT_JWKS_URL are set (auth=jwt"
+        in " ".join(result.stdout.split())
+    )
     assert "python3.12 -m venv .venv" in (tmp_path / "svc" / "README.md").read_text()
     note = " ".join(result.stderr.split())
     if has_312:

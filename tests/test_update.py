@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from apistarter import render, workflow
 from apistarter.cli import app
 from apistarter.questions import Framework
-from apistarter.render import available_frameworks, templates_dir
+from apistarter.render import ANSWERS_FILE, available_frameworks, templates_dir
 from apistarter.render import source as render_source
 from apistarter.template_source import RECORDED_SOURCE, build_bundle
 
@@ -191,6 +191,24 @@ def test_framework_change_shows_the_plan_and_its_warnings(two_versions: Path) ->
     for warning in planned.warnings:
         assert warning.text in shown
     assert planned.server.server in shown
+
+
+def test_a_service_made_before_the_auth_question_keeps_no_auth(two_versions: Path) -> None:
+    project = render_previous(two_versions / "svc", "fastapi")
+    answers_file = project / ANSWERS_FILE
+    recorded = yaml.safe_load(answers_file.read_text())
+    del recorded["decision"]["auth"]  # as a service made before the question existed
+    answers_file.write_text(yaml.safe_dump(recorded))
+    git(project, "commit", "--quiet", "-am", "made before auth")
+
+    def planned(*options: str) -> str:
+        target = workflow.update_target(project, None)
+        return workflow.plan_update(target, list(options), ()).recommendation.auth.scheme
+
+    # auto would give its frontend jwt and refuse every caller it serves today.
+    assert planned() == "none"
+    assert planned("auth=auto") == "jwt"
+    assert planned("auth=api-key") == "api-key"
 
 
 def test_adding_a_database_adds_the_layer_and_its_record(two_versions: Path) -> None:

@@ -1,15 +1,15 @@
 """The auth plan: what the service's write routes ask of a caller, and why.
 
-Pure: derived from the auth answer. The generated auth module, its settings, the
-OpenAPI document, the deploy artefacts' secrets and the ADR place these values; none
-of them is typed again in a template.
+Pure: derived from the auth answer, or with auth=auto from who calls the API. The
+generated auth module, its settings, the OpenAPI document, the deploy artefacts' secrets
+and the ADR place these values; none of them is typed again in a template.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from apistarter.questions import Auth
+from apistarter.questions import Auth, Consumers, DecisionAnswers
 
 API_KEY_HEADER = "X-API-Key"
 # A list, as pydantic-settings reads one (`["key-a","key-b"]`): a new key is added
@@ -55,6 +55,53 @@ JWT_RETRY_AFTER_S = 5
 JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 # Claims a token must carry; a token without them is refused, whatever else it says.
 JWT_REQUIRED_CLAIMS = ("exp", "iss", "aud", "sub")
+
+
+# auth=auto: who calls the API decides how a caller proves who it is. One row per
+# api_consumers answer: the scheme and the reason the ADR and the CLI give for it.
+AUTH_FOR_CONSUMERS: dict[Consumers, tuple[Auth, str]] = {
+    "partners": (
+        "jwt",
+        "Other companies call it over the internet: each must be told apart, and a "
+        "partner's access must end at the identity provider (revoke its client) without a "
+        "change to the service. Tokens from the provider do that; keys handed out by hand "
+        "do not expire.",
+    ),
+    "frontend": (
+        "jwt",
+        "Your web and mobile apps sign their users in with an identity provider and send its "
+        "access token: the service checks that token. An API key cannot protect a frontend "
+        "API, because every browser that loads the app can read the key.",
+    ),
+    "internal": (
+        "none",
+        "Only your own services and scripts call it, inside your network: there the network "
+        "authenticates (a mesh with mutual TLS, a NetworkPolicy, a private subnet), and a key "
+        "shared between your own services would add a secret to rotate and no identity. "
+        "Choose auth=api-key (scripts, cron jobs) or auth=jwt (service accounts of your "
+        "identity provider) as soon as a caller outside that boundary needs it.",
+    ),
+}
+
+
+# auth=auto when an existing Flask app is adopted (`new --legacy`), whoever calls it.
+AUTH_FOR_ADOPTION: tuple[Auth, str] = (
+    "none",
+    "The adopted Flask app keeps the authentication it has, and the service starts as the "
+    "app did, with no setting it never needed; the service's own new routes check nothing "
+    "until you choose auth=jwt or auth=api-key for them.",
+)
+
+
+def choose_auth(answers: DecisionAnswers, *, adopted: bool = False) -> tuple[Auth, str]:
+    """The scheme for the answers and why: the auth answer, or with auto the row that applies."""
+    if answers.auth != "auto":
+        return answers.auth, f"auth={answers.auth}: chosen by hand."
+    if adopted:
+        scheme, reason = AUTH_FOR_ADOPTION
+        return scheme, f"new --legacy: auth={scheme}. {reason}"
+    scheme, reason = AUTH_FOR_CONSUMERS[answers.api_consumers]
+    return scheme, f"api_consumers={answers.api_consumers}: auth={scheme}. {reason}"
 
 
 class JwtPlan(BaseModel):
@@ -151,11 +198,14 @@ class AuthPlan(BaseModel):
     # The request log's field naming the caller (never the credential itself).
     log_field: str | None
     jwt: JwtPlan | None
+    # Why this scheme (the answer it follows), then what it does.
+    chosen: str
     why: str
 
 
-def plan_auth(auth: Auth) -> AuthPlan:
-    """The plan for the ``auth`` answer."""
+def plan_auth(answers: DecisionAnswers, *, adopted: bool = False) -> AuthPlan:
+    """The plan for the ``auth`` answer (with auto, for ``api_consumers`` or the adoption)."""
+    auth, chosen = choose_auth(answers, adopted=adopted)
     if auth == "api-key":
         return AuthPlan(
             scheme=auth,
@@ -167,6 +217,7 @@ def plan_auth(auth: Auth) -> AuthPlan:
             config=(),
             log_field="api_key_id",
             jwt=None,
+            chosen=chosen,
             why=(
                 f"auth=api-key: callers send `{API_KEY_HEADER}`, checked in constant time "
                 f"against every key in `{API_KEYS_SETTING}` (a list, so a new key is added "
@@ -189,15 +240,14 @@ def plan_auth(auth: Auth) -> AuthPlan:
             config=(JWT_ISSUER_SETTING, JWT_AUDIENCE_SETTING, JWT_JWKS_URL_SETTING),
             log_field="sub",
             jwt=jwt,
+            chosen=chosen,
             why=(
                 f"auth=jwt: callers send `{BEARER_HEADER}: Bearer <token>`, a JWT from the "
                 f"identity provider at `{JWT_ISSUER_SETTING}`, verified against its JWKS "
                 f"(`{JWT_JWKS_URL_SETTING}`) for the audience `{JWT_AUDIENCE_SETTING}`. "
                 "Writes need the write scope; reads need a token too when "
                 f"`{AUTH_READS_SETTING}=true`. The request log names the caller by `sub`, "
-                "never the token. Chosen for services whose callers already hold tokens "
-                "from an identity provider (partners, a frontend): nothing to hand out or "
-                "rotate in the service itself."
+                "never the token."
             ),
         )
     return AuthPlan(
@@ -210,6 +260,7 @@ def plan_auth(auth: Auth) -> AuthPlan:
         config=(),
         log_field=None,
         jwt=None,
+        chosen=chosen,
         why=(
             "auth=none: the service checks no credentials itself. Anyone who can reach it "
             "can write: keep it behind something that authenticates (a gateway, a mesh with "

@@ -247,6 +247,9 @@ def _show(recommendation: Recommendation) -> None:
         )
         for line in data.why:
             body.add_row("", Text(line, style="dim"))
+    auth = recommendation.auth
+    body.add_row("auth", Text(auth.chosen))
+    body.add_row("", Text(auth.why, style="dim"))
     for alternative in recommendation.alternatives:
         body.add_row(
             "instead",
@@ -683,6 +686,13 @@ def new_command(
             ".venv/bin/pip install -e '.[dev]' && .venv/bin/pytest"
         )
     )
+    auth = recommendation.auth
+    settings = [*auth.config, *([auth.secret] if auth.secret else [])]
+    if settings:
+        out.print(
+            f"It serves once {escape(', '.join(settings))} are set (auth={auth.scheme}; its "
+            "README's Run it shows how), or render it with --set auth=none."
+        )
     if created.lock_note:
         _note(created.lock_note)
     on_path = workflow.versions_on_path()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
+from apistarter.auth import AuthPlan, plan_auth
 from apistarter.database import DatabasePlan, plan_database
 from apistarter.questions import DecisionAnswers, Framework
 from apistarter.server import ServerPlan, plan_server
@@ -445,6 +446,7 @@ class Recommendation(BaseModel):
     drivers: tuple[str, ...]
     server: ServerPlan
     database: DatabasePlan | None
+    auth: AuthPlan
     load_test: LoadTestPlan
     sources: tuple[Source, ...]
 
@@ -578,6 +580,7 @@ def decide(
         drivers=drivers,
         server=server,
         database=plan_database(answers, framework, server),
+        auth=plan_auth(answers, adopted=adopted),
         load_test=_load_test(answers),
         sources=tuple(SOURCES.values()),
     )

@@ -38,6 +38,8 @@ Skill = Literal["none", "some", "strong"]
 Consumers = Literal["internal", "frontend", "partners"]
 # How clients prove who they are on the write routes (auth.py holds what each means).
 Auth = Literal["none", "api-key", "jwt"]
+# The auth answer: auto lets the plan choose from api_consumers (auth.py); the others override it.
+AuthAnswer = Literal["auto", "none", "api-key", "jwt"]
 BlockingDep = Literal[
     "requests",
     "psycopg2",
@@ -154,13 +156,14 @@ class DecisionAnswers(BaseModel):
         "yes if malformed payloads have caused integration bugs or the API is public.",
         "api",
     )
-    auth: Auth = ask(
-        "none",
+    auth: AuthAnswer = ask(
+        "auto",
         "How do clients authenticate?",
-        "api-key: an X-API-Key header checked against APP_API_KEYS (machine clients; keys "
-        "rotate without downtime). jwt: bearer tokens from your identity provider, verified "
-        "against its JWKS (APP_JWT_ISSUER, APP_JWT_AUDIENCE, APP_JWT_JWKS_URL). none: the "
-        "service checks nothing itself.",
+        "auto: the plan chooses from who calls the API (`apistarter decide` says what and "
+        "why). api-key: an X-API-Key header checked against APP_API_KEYS (machine clients; "
+        "keys rotate without downtime). jwt: bearer tokens from your identity provider, "
+        "verified against its JWKS (APP_JWT_ISSUER, APP_JWT_AUDIENCE, APP_JWT_JWKS_URL). "
+        "none: the service checks nothing itself.",
         "api",
     )
     deploy: Deploy = ask(

@@ -380,6 +380,9 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
     answered = recorded.get("decision") or {}
     if not isinstance(answered, dict):
         raise AnswerError(f"{ANSWERS_FILE}: decision must be a mapping of question ids to answers")
+    # A service made before the auth question checks no credentials: an update keeps it
+    # so (auth=auto could start refusing its callers); `--set auth=...` changes it.
+    answered = {"auth": "none", **answered}
     project_keys = {q.id for q in PROJECT_QUESTIONS}
     raw = {
         **answered,

@@ -6,7 +6,6 @@ import datetime
 from typing import Any
 
 from apistarter import __version__
-from apistarter.auth import plan_auth
 from apistarter.database import migrate_command
 from apistarter.decision import Recommendation
 from apistarter.deploy import LIVENESS_PORT, plan_deploy
@@ -27,7 +26,7 @@ def template_data(
 
     ``constraints`` are the answers an organisation policy locked, for the ADR.
     """
-    auth = plan_auth(answers.auth)
+    auth = recommendation.auth
     metrics = plan_metrics(
         recommendation.framework,
         recommendation.server,
