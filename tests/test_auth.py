@@ -14,7 +14,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from apistarter.auth import API_KEY_HEADER, API_KEYS_SETTING, AUTH_FOR_CONSUMERS, plan_auth
+from apistarter.auth import (
+    ANSWERED,
+    API_KEY_HEADER,
+    API_KEYS_SETTING,
+    AUTH_FOR_CONSUMERS,
+    plan_auth,
+)
 from apistarter.cli import app
 from apistarter.decision import decide
 from apistarter.questions import Auth, Consumers, DecisionAnswers, Framework, ProjectAnswers
@@ -70,8 +76,7 @@ def test_auth_auto_follows_who_calls_the_api(consumers: Consumers, scheme: Auth)
     # An answer other than auto is the team's: it wins over the consumers' row.
     for chosen in ("none", "api-key", "jwt"):
         override = plan_auth(DecisionAnswers(api_consumers=consumers, auth=chosen))
-        assert (override.scheme, override.chosen) == (chosen, f"auth={chosen}: chosen by hand.")
-
+        assert (override.scheme, override.chosen) == (chosen, f"auth={chosen}: {ANSWERED}")
 
 
 def test_an_adopted_app_keeps_its_own_auth_and_starts_without_new_settings() -> None:

@@ -102,6 +102,19 @@ def test_answers_that_break_a_lock_are_refused(
     assert _new_json("--set", "cpus=2", "--set", "deploy=kubernetes")["answers"]["cpus"] == 2
 
 
+def test_a_policy_can_lock_auth(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = _write(workdir / "org.yml", {"name": "Org", "locked": {"auth": "jwt"}})
+    monkeypatch.setenv(POLICY_ENV, str(policy))
+
+    assert "auth=none: Org" in _refused("--set", "auth=none")
+    # auth=auto would give internal callers none: the lock holds over the consumers' rule.
+    report = _new_json("--set", "api_consumers=internal")
+    assert report["answers"]["auth"] == "jwt"
+    adr = (workdir / "svc" / "docs" / "decisions" / "0001-web-framework.md").read_text()
+    assert "auth=jwt: answered, so the rule" in adr
+    assert f"`auth` = jwt, locked by Org ({policy})" in adr
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

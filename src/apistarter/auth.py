@@ -93,10 +93,14 @@ AUTH_FOR_ADOPTION: tuple[Auth, str] = (
 )
 
 
+# Why an answered scheme (a team's or a policy's lock) is the one used.
+ANSWERED = "answered, so the rule for api_consumers does not apply."
+
+
 def choose_auth(answers: DecisionAnswers, *, adopted: bool = False) -> tuple[Auth, str]:
     """The scheme for the answers and why: the auth answer, or with auto the row that applies."""
     if answers.auth != "auto":
-        return answers.auth, f"auth={answers.auth}: chosen by hand."
+        return answers.auth, f"auth={answers.auth}: {ANSWERED}"
     if adopted:
         scheme, reason = AUTH_FOR_ADOPTION
         return scheme, f"new --legacy: auth={scheme}. {reason}"
