@@ -100,10 +100,15 @@ def _parses(project: Path, skip: frozenset[str] = frozenset()) -> None:
             tomllib.loads(text)
         elif path.suffix in (".yml", ".yaml"):
             list(yaml.safe_load_all(text))
-    # And the service's settings load with nothing set in the environment.
-    package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
-    load = f"from {package}.settings import AppSettings, ServerSettings as S; AppSettings(); S()"
-    run([sys.executable, "-c", load], project)
+    # And the service's settings load with nothing set in the environment but what its auth
+    # plan says it cannot start without (the identity provider's, by default).
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    needed = {name: "https://idp.example.com/" for name in answers["auth_plan"]["config"]}
+    load = (
+        f"from {answers['package_name']}.settings import AppSettings, ServerSettings as S;"
+        " AppSettings(); S()"
+    )
+    run([sys.executable, "-c", load], project, needed)
 
 
 targets = st.fixed_dictionaries(

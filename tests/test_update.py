@@ -193,20 +193,36 @@ def test_framework_change_shows_the_plan_and_its_warnings(two_versions: Path) ->
     assert planned.server.server in shown
 
 
-def test_a_service_made_before_the_auth_question_keeps_no_auth(two_versions: Path) -> None:
+@pytest.mark.parametrize(
+    ("rendered_with", "kept"),
+    [
+        # Made before the auth question: neither the answer nor a plan is recorded.
+        (None, "none"),
+        # Made by plain `copier copy --defaults`: no decision answers, the default plan.
+        ("jwt", "jwt"),
+    ],
+)
+def test_an_update_keeps_the_scheme_a_service_was_rendered_with(
+    two_versions: Path, rendered_with: str | None, kept: str
+) -> None:
     project = render_previous(two_versions / "svc", "fastapi")
     answers_file = project / ANSWERS_FILE
     recorded = yaml.safe_load(answers_file.read_text())
-    del recorded["decision"]["auth"]  # as a service made before the question existed
+    del recorded["decision"]["auth"]
+    if rendered_with is None:
+        del recorded["auth_plan"]
+    else:
+        recorded["auth_plan"]["scheme"] = rendered_with
     answers_file.write_text(yaml.safe_dump(recorded))
-    git(project, "commit", "--quiet", "-am", "made before auth")
+    git(project, "commit", "--quiet", "-am", "auth not answered")
 
     def planned(*options: str) -> str:
         target = workflow.update_target(project, None)
         return workflow.plan_update(target, list(options), ()).recommendation.auth.scheme
 
-    # auto would give its frontend jwt and refuse every caller it serves today.
-    assert planned() == "none"
+    # auto would give its frontend jwt: a service serving without credentials today
+    # would start refusing every caller.
+    assert planned() == kept
     assert planned("auth=auto") == "jwt"
     assert planned("auth=api-key") == "api-key"
 

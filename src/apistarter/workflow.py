@@ -380,9 +380,12 @@ def plan_update(target: UpdateTarget, options: list[str], policy: tuple[Preset, 
     answered = recorded.get("decision") or {}
     if not isinstance(answered, dict):
         raise AnswerError(f"{ANSWERS_FILE}: decision must be a mapping of question ids to answers")
-    # A service made before the auth question checks no credentials: an update keeps it
-    # so (auth=auto could start refusing its callers); `--set auth=...` changes it.
-    answered = {"auth": "none", **answered}
+    # An update keeps the scheme the service was rendered with (its auth_plan), so that
+    # auth=auto cannot start refusing its callers; a service made before the auth question
+    # records no plan and checks no credentials. `--set auth=...` changes it.
+    rendered_with = recorded.get("auth_plan")
+    scheme = rendered_with.get("scheme") if isinstance(rendered_with, dict) else None
+    answered = {"auth": scheme if isinstance(scheme, str) else "none", **answered}
     project_keys = {q.id for q in PROJECT_QUESTIONS}
     raw = {
         **answered,
