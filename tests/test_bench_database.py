@@ -49,7 +49,7 @@ def test_the_rows_get_the_plans_they_are_named_after() -> None:
     assert worker_classes["flask-gthread"] == "gthread"
     assert worker_classes["flask-gevent"] == "gevent"
     fastapi = plan_of("fastapi", ROWS[0].render_answers())
-    assert (fastapi.server, fastapi.workers) == ("uvicorn", 1)
+    assert (fastapi.server, fastapi.workers) == ("granian", 1)
     # Two servers side by side must fit the test cluster's max_connections=200.
     assert all(2 * pool_size(row.framework, row.render_answers()) < 200 for row in ROWS)
 

@@ -35,7 +35,7 @@ from .harness import (
 pytestmark = pytest.mark.slow
 
 PLANS = [
-    pytest.param("fastapi", {"deploy": "kubernetes"}, id="uvicorn"),
+    pytest.param("fastapi", {"deploy": "kubernetes", "server": "uvicorn"}, id="uvicorn"),
     pytest.param("fastapi", {"deploy": "vm"}, id="gunicorn-uvicorn-worker"),
     pytest.param("fastapi", {"server": "granian"}, id="granian"),
     pytest.param("flask", {"workload": "io-bound"}, id="gunicorn-gthread"),

@@ -13,7 +13,7 @@ import yaml
 
 from apistarter.decision import GATES, PITFALLS, SCORES, Gate, Pitfall, Score, decide
 from apistarter.questions import FRAMEWORKS, AnswerError, DecisionAnswers, Framework
-from apistarter.server import GRANIAN_SOURCE, UVICORN_WORKER, run_command
+from apistarter.server import GRANIAN_SOURCE, GRANIAN_VS_PEERS_SOURCE, UVICORN_WORKER, run_command
 from apistarter.sources import SOURCES
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -30,6 +30,8 @@ class Scenario:
     warnings_mention: tuple[str, ...] = ()
     reasons_mention: tuple[str, ...] = ()
     plan: dict[str, int] = field(default_factory=dict)
+    # Text the server plan's reasons must hold.
+    why_mention: tuple[str, ...] = ()
 
 
 SCENARIOS = (
@@ -37,10 +39,11 @@ SCENARIOS = (
         "defaults: new I/O-bound API for a frontend, on Kubernetes",
         {},
         "fastapi",
-        "uvicorn",
+        "granian",
         "",
         reasons_mention=("150 req/s",),
         plan={"workers": 1, "graceful_timeout": 25, "keepalive": 75},
+        why_mention=(GRANIAN_VS_PEERS_SOURCE,),
     ),
     Scenario(
         "small internal tool maintained by a Flask team",
@@ -77,7 +80,7 @@ SCENARIOS = (
         "ML model serving with a process pool, consumed by a frontend",
         dict(workload="mixed", cpu_tasks="process-pool", peak_concurrency=120, team_async="some"),
         "fastapi",
-        "uvicorn",
+        "granian",
         "",
         plan={"threads": 120},
     ),
@@ -90,7 +93,7 @@ SCENARIOS = (
             typed_validation=False,
         ),
         "fastapi",
-        "uvicorn",
+        "granian",
         "",
         choose="fastapi",
         warnings_mention=("ProcessPoolExecutor", "Chosen by hand", "Do not expect FastAPI"),
@@ -107,7 +110,7 @@ SCENARIOS = (
         "existing Flask app with no measured problem, rewritten anyway",
         dict(codebase="existing-flask", existing_routes=12),
         "fastapi",
-        "uvicorn",
+        "granian",
         "",
         choose="fastapi",
         warnings_mention=("without a measured problem", "fewer than ~30", "worker-type change"),
@@ -120,6 +123,7 @@ SCENARIOS = (
         "",
         reasons_mention=("38 ms to 14 ms",),
         warnings_mention=("worker-type change",),
+        why_mention=("not measured on it side by side",),
     ),
     Scenario(
         "existing Flask app whose only problem is missing docs",
@@ -159,7 +163,7 @@ SCENARIOS = (
             workload="io-bound", peak_concurrency=400, team_async="none", api_consumers="partners"
         ),
         "fastapi",
-        "uvicorn",
+        "granian",
         "",
         warnings_mention=("no async experience",),
     ),
@@ -167,7 +171,7 @@ SCENARIOS = (
         "listed blocking dependencies in an async service",
         dict(blocking_deps="requests,psycopg2,boto3"),
         "fastapi",
-        "uvicorn",
+        "granian",
         "",
         warnings_mention=("httpx.AsyncClient", "asyncpg", "aioboto3"),
     ),
@@ -198,10 +202,10 @@ SCENARIOS = (
         choose="flask",
     ),
     Scenario(
-        "Docker Compose: uvicorn supervises one worker per core, short grace period",
+        "Docker Compose: Granian supervises one worker per core, short grace period",
         dict(deploy="compose", cpus=3),
         "fastapi",
-        "uvicorn",
+        "granian",
         "",
         plan={"workers": 3, "graceful_timeout": 8, "keepalive": 5, "max_requests": 0},
     ),
@@ -257,11 +261,25 @@ def test_scenario(scenario: Scenario) -> None:
     reasons = " ".join(r.text for r in recommendation.reasons)
     for text in scenario.reasons_mention:
         assert text in reasons
+    why = " ".join(recommendation.server.why)
+    for text in scenario.why_mention:
+        assert text in why
 
 
-def test_granian_reasons_cite_the_measurement() -> None:
-    plan = decide(DecisionAnswers(server="granian")).server
-    assert GRANIAN_SOURCE in plan.why[0] and "Chosen by hand" in plan.why[0]
+@pytest.mark.parametrize(
+    ("server", "framework", "peers_cited"),
+    [("auto", "fastapi", True), ("granian", "fastapi", False), ("granian", "hybrid", False)],
+)
+def test_granian_reasons_cite_the_measurement(
+    server: str, framework: Framework, peers_cited: bool
+) -> None:
+    plan = decide(DecisionAnswers.model_validate({"server": server}), framework).server
+    assert plan.server == "granian"
+    assert GRANIAN_SOURCE in plan.why[0]
+    # The plan's own choice cites the side-by-side run against what peers ship.
+    assert (GRANIAN_VS_PEERS_SOURCE in plan.why[0]) == peers_cited
+    # An override says it is one; the plan's choice names the answers it follows.
+    assert plan.why[0].startswith("server=granian, ") == (server == "granian")
     assert plan.front_proxy is None
     assert run_command(plan, "svc") == ["python", "-m", "svc.serve"]
 

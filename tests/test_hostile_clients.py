@@ -168,9 +168,10 @@ def timed_get(url: str, deadline_s: float) -> tuple[int | None, float]:
     return status, time.monotonic() - started
 
 
-# Each framework on its default plan, and the ASGI ones on Granian (the server answer).
+# Each framework on its default plan (FastAPI on Granian), FastAPI on Uvicorn by the server
+# answer, and the hybrid on Granian.
 LIVENESS_PLANS = [
-    pytest.param("fastapi", {}, id="fastapi"),
+    pytest.param("fastapi", {"server": "uvicorn"}, id="fastapi-uvicorn"),
     pytest.param("flask", {}, id="flask"),
     pytest.param("hybrid", {}, id="hybrid"),
     pytest.param("fastapi", {"server": "granian"}, id="fastapi-granian"),
@@ -311,9 +312,9 @@ def send_whole(port: int, head: bytes) -> bytes:
             return b""
 
 
-# Kubernetes (Uvicorn alone), a VM (Gunicorn with Uvicorn workers), Flask's Gunicorn.
+# Uvicorn alone, a VM (Gunicorn with Uvicorn workers), Flask's Gunicorn, Granian.
 HEAD_LIMIT_PLANS = [
-    pytest.param("fastapi", {}, id="fastapi-uvicorn"),
+    pytest.param("fastapi", {"server": "uvicorn"}, id="fastapi-uvicorn"),
     pytest.param("fastapi", {"deploy": "vm"}, id="fastapi-gunicorn"),
     pytest.param("flask", {}, id="flask-gthread"),
     pytest.param("flask", {"workload": "io-bound", "peak_concurrency": 500}, id="flask-gevent"),
@@ -560,10 +561,12 @@ INVALID_SETTINGS = {
     "WEB_GRACEFUL_TIMEOUT": {"WEB_GRACEFUL_TIMEOUT": "3", "WEB_SHUTDOWN_DELAY": "5"},
     "APP_DOWNSTREAM_URL": {"APP_DOWNSTREAM_URL": f"postgres://orders:{SECRET}@db:5432/x"},
 }
-# Each server (Uvicorn alone, Gunicorn with 2 workers of each kind), with a worker class
+# Each server (Uvicorn alone, Gunicorn with 2 workers of each kind, Granian), with a worker class
 # that cannot serve its app.
 WRONG_WORKER_CLASS = [
-    pytest.param("fastapi", {"deploy": "kubernetes"}, "sync", id="fastapi-uvicorn"),
+    pytest.param(
+        "fastapi", {"deploy": "kubernetes", "server": "uvicorn"}, "sync", id="fastapi-uvicorn"
+    ),
     pytest.param("fastapi", {"deploy": "vm", "cpus": 2}, "sync", id="fastapi-gunicorn"),
     pytest.param("flask", {"cpus": 2}, "uvicorn_worker.UvicornWorker", id="flask-gunicorn"),
     pytest.param("hybrid", {"deploy": "kubernetes"}, "gthread", id="hybrid-uvicorn"),
@@ -633,8 +636,10 @@ def refused_start(
 
 # Every server plan the engine can choose (see test_shutdown.py for the same list).
 MAIN_PORT_PLANS = [
-    pytest.param("fastapi", {"deploy": "kubernetes"}, id="fastapi-uvicorn"),
-    pytest.param("fastapi", {"deploy": "compose"}, id="fastapi-uvicorn-workers"),
+    pytest.param("fastapi", {"deploy": "kubernetes", "server": "uvicorn"}, id="fastapi-uvicorn"),
+    pytest.param(
+        "fastapi", {"deploy": "compose", "server": "uvicorn"}, id="fastapi-uvicorn-workers"
+    ),
     pytest.param("fastapi", {"deploy": "vm"}, id="fastapi-gunicorn-uvicorn"),
     pytest.param("hybrid", {"deploy": "kubernetes"}, id="hybrid-uvicorn"),
     pytest.param("flask", {"workload": "io-bound"}, id="flask-gthread"),
@@ -665,7 +670,7 @@ JSON = {"Content-Type": "application/json"}
 DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
 # FastAPI (Uvicorn alone), Flask (Gunicorn gthread), the hybrid on a VM (Gunicorn + Uvicorn).
 SAME_ANSWER_PLANS = [
-    pytest.param("fastapi", {}, id="fastapi-uvicorn"),
+    pytest.param("fastapi", {"server": "uvicorn"}, id="fastapi-uvicorn"),
     pytest.param("flask", {}, id="flask-gthread"),
     pytest.param("hybrid", {"deploy": "vm"}, id="hybrid-gunicorn-uvicorn"),
     pytest.param("fastapi", {"server": "granian"}, id="fastapi-granian"),

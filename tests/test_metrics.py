@@ -231,7 +231,7 @@ def test_metrics_on_the_liveness_port(
         multiprocess_dir.mkdir()
         (multiprocess_dir / "histogram_1.db").write_bytes(b"left by an earlier run")
     else:
-        assert "PROMETHEUS_MULTIPROC_DIR" not in env  # one Uvicorn process per pod
+        assert "PROMETHEUS_MULTIPROC_DIR" not in env  # one worker process per pod
     liveness = free_port()
     env |= {
         "WEB_LIVENESS_PORT": str(liveness),

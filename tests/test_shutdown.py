@@ -87,7 +87,8 @@ PLANS = [
     pytest.param(
         Plan("hybrid", "vm", "io-bound", f"{UVICORN_WORKER} x2"), id="hybrid-gunicorn-uvicorn"
     ),
-    # Granian, by the server answer: its launcher (serve.py) spends the delay, not Granian.
+    # Granian (FastAPI's own plan; the hybrid's by the server answer): its launcher
+    # (serve.py) spends the delay, not Granian.
     pytest.param(Plan("fastapi", "kubernetes", "io-bound", "granian x1"), id="fastapi-granian"),
     pytest.param(
         Plan("fastapi", "compose", "io-bound", "granian x2"), id="fastapi-granian-workers"
@@ -304,8 +305,8 @@ def _render(tmp_path: Path, plan: Plan, monkeypatch: pytest.MonkeyPatch) -> Path
     if plan.peak_concurrency is not None:
         answers["peak_concurrency"] = plan.peak_concurrency
     name = plan.server.split()[0]
-    if name == "granian":
-        answers["server"] = "granian"
+    if name in ("uvicorn", "granian"):
+        answers["server"] = name
     project = render_service(tmp_path / "svc", plan.framework, answers)
     # No worker class: the service runs its own serve.py, on Uvicorn or on Granian.
     serve_module = project / "src" / "orders_api" / "serve.py"
@@ -382,7 +383,7 @@ def test_kubernetes_default_delay_keeps_accepting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without WEB_SHUTDOWN_DELAY, a Kubernetes service keeps accepting for its 5 s default."""
-    plan = Plan("fastapi", "kubernetes", "io-bound", "uvicorn x1", clients=8)
+    plan = Plan("fastapi", "kubernetes", "io-bound", "granian x1", clients=8)
     project = _render(tmp_path, plan, monkeypatch)
     env = {"WEB_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT_S)}
     result = _sigterm_under_load(project, plan, env, DELAY_MS, GRACEFUL_TIMEOUT_S + 5)

@@ -296,29 +296,30 @@ def _served_by(project: Path) -> str:
     return server
 
 
-def test_update_moves_a_service_to_granian_and_back(two_versions: Path) -> None:
-    project = render_previous(two_versions / "svc", "fastapi")
+def test_update_moves_a_service_to_uvicorn_and_back_to_granian(two_versions: Path) -> None:
+    project = render_previous(two_versions / "svc", "fastapi")  # the plan's Granian
     package = project / "src" / "orders_api"
-
-    result = runner.invoke(app, ["update", str(project), "--set", "server=granian"])
-
-    assert result.exit_code == 0, result.output
     assert _served_by(project) == "granian"
-    assert "from granian" in (package / "serve.py").read_text()
-    assert not (package / "http_limits.py").exists()  # Uvicorn's head limit, not Granian's
-    pyproject = (project / "pyproject.toml").read_text()
-    assert "granian[uvloop]" in pyproject and "uvicorn[standard]" not in pyproject
-    _own_checks_pass(project)
-    git(project, "add", "-A")
-    git(project, "commit", "--quiet", "-m", "served by Granian")
 
-    result = runner.invoke(app, ["update", str(project), "--set", "server=auto"])
+    result = runner.invoke(app, ["update", str(project), "--set", "server=uvicorn"])
 
     assert result.exit_code == 0, result.output
     assert _served_by(project) == "uvicorn"
     assert "import uvicorn" in (package / "serve.py").read_text()
-    assert (package / "http_limits.py").is_file()
+    assert (package / "http_limits.py").is_file()  # Uvicorn's head limit
     assert "granian" not in (project / "pyproject.toml").read_text()
+    _own_checks_pass(project)
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", "served by Uvicorn")
+
+    result = runner.invoke(app, ["update", str(project), "--set", "server=auto"])
+
+    assert result.exit_code == 0, result.output
+    assert _served_by(project) == "granian"
+    assert "from granian" in (package / "serve.py").read_text()
+    assert not (package / "http_limits.py").exists()  # Granian bounds heads itself
+    pyproject = (project / "pyproject.toml").read_text()
+    assert "granian[uvloop]" in pyproject and "uvicorn[standard]" not in pyproject
     _own_checks_pass(project)
 
 

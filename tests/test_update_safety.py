@@ -41,7 +41,7 @@ def _invoke(*args: str) -> Result:
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A FastAPI service (uvicorn on Kubernetes, so it has serve.py), committed."""
+    """A FastAPI service (Granian on Kubernetes, so it has serve.py), committed."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     result = _invoke("new", str(tmp_path / "svc"), "--defaults", "--set", "project_name=orders-api")
     assert result.exit_code == 0, result.output

@@ -181,8 +181,9 @@ class DecisionAnswers(BaseModel):
     server: Server = ask(
         "auto",
         "Which server runs the app?",
-        "auto: the plan chooses (Uvicorn or Gunicorn today). granian: Granian, FastAPI and the "
-        "hybrid only. uvicorn or gunicorn: that server even where the plan would pick another.",
+        "auto: the plan chooses (Granian for FastAPI, Uvicorn for the hybrid, Gunicorn on a "
+        "VM or for Flask). granian: Granian, FastAPI and the hybrid only. uvicorn or gunicorn: "
+        "that server even where the plan would pick another.",
         "deploy",
     )
     database: Database = ask(
