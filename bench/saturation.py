@@ -100,6 +100,16 @@ ROWS = (
         {"server": "granian"},
         twin_answers={"server": "uvicorn"},
     ),
+    # The high-concurrency Flask service on Granian (server=granian) against a bare Flask
+    # app on the plan's Gunicorn gevent, what peers ship for Flask at 1000 in flight.
+    SaturationRow(
+        "flask-granian",
+        "Flask, server=granian (vs bare Flask on Gunicorn gevent)",
+        "flask",
+        "flask-io",
+        {"server": "granian"},
+        twin_answers={},
+    ),
 )
 # The same generated services under Granian (issue 18, item 5) against their plan's
 # server: a row with this twin pairs (the service under Granian, the service as planned).

@@ -38,6 +38,7 @@ PLANS = [
     pytest.param("fastapi", {"deploy": "kubernetes", "server": "uvicorn"}, id="uvicorn"),
     pytest.param("fastapi", {"deploy": "vm"}, id="gunicorn-uvicorn-worker"),
     pytest.param("fastapi", {"server": "granian"}, id="granian"),
+    pytest.param("flask", {"server": "granian"}, id="granian-wsgi"),
     pytest.param("flask", {"workload": "io-bound"}, id="gunicorn-gthread"),
     pytest.param("flask", {"workload": "io-bound", "peak_concurrency": 1000}, id="gunicorn-gevent"),
     pytest.param("hybrid", {}, id="hybrid-a2wsgi"),
@@ -80,7 +81,10 @@ def test_service_boots_from_its_declared_dependencies(
         for framework in ("fastapi", "flask", "hybrid")
         for database in ("none", "postgresql")
     ]
-    + [pytest.param("fastapi", {"server": "granian"}, id="fastapi-granian")],
+    + [
+        pytest.param(framework, {"server": "granian"}, id=f"{framework}-granian")
+        for framework in ("fastapi", "flask")
+    ],
 )
 def test_dev_install_runs_the_projects_tests_without_warnings(
     framework: Framework, answers: dict[str, object], tmp_path: Path

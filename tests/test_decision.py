@@ -29,7 +29,7 @@ class Scenario:
     choose: Framework | None = None
     warnings_mention: tuple[str, ...] = ()
     reasons_mention: tuple[str, ...] = ()
-    plan: dict[str, int] = field(default_factory=dict)
+    plan: dict[str, object] = field(default_factory=dict)
     # Text the server plan's reasons must hold.
     why_mention: tuple[str, ...] = ()
 
@@ -228,6 +228,16 @@ SCENARIOS = (
         plan={"workers": 3, "graceful_timeout": 8, "shutdown_delay": 0},
     ),
     Scenario(
+        "server=granian for Flask: blocking threads sized like gthread's, no proxy in front",
+        dict(server="granian", workload="io-bound", peak_concurrency=500),
+        "flask",
+        "granian",
+        "",
+        choose="flask",
+        plan={"workers": 2, "threads": 100, "max_requests": 0, "front_proxy": None},
+        why_mention=("Chosen by hand", "no worker timeout"),
+    ),
+    Scenario(
         "server=uvicorn on a VM overrides the plan's Gunicorn",
         dict(server="uvicorn", deploy="vm", cpus=4),
         "fastapi",
@@ -284,7 +294,7 @@ def test_granian_reasons_cite_the_measurement(
     assert run_command(plan, "svc") == ["python", "-m", "svc.serve"]
 
 
-@pytest.mark.parametrize(("server", "framework"), [("granian", "flask"), ("uvicorn", "flask")])
+@pytest.mark.parametrize(("server", "framework"), [("uvicorn", "flask")])
 def test_a_server_that_cannot_serve_the_framework_is_refused(
     server: str, framework: Framework
 ) -> None:

@@ -39,6 +39,7 @@ from apistarter.decision import decide
 from apistarter.deploy import plan_deploy
 from apistarter.questions import DecisionAnswers, Framework
 from apistarter.render import available_frameworks, templates_dir
+from apistarter.server import SERVERS_FOR
 
 from .harness import (
     BIN,
@@ -59,11 +60,15 @@ CELLS = [
     pytest.param(framework, target, "auto", id=f"{framework}-{target}")
     for framework, target in itertools.product(FRAMEWORKS, TARGETS)
 ] + [
-    # Granian by the server answer: its launcher behind every target's probes and stop.
-    pytest.param(framework, target, "granian", id=f"{framework}-{target}-granian")
-    for framework, target in [
-        *((f, t) for f in ("fastapi",) for t in TARGETS),
-        ("hybrid", "kubernetes"),
+    # The servers the plan does not pick there, by the server answer: Uvicorn for FastAPI,
+    # Granian's launcher for the rest, each behind its target's probes and stop.
+    pytest.param(framework, target, server, id=f"{framework}-{target}-{server}")
+    for framework, target, server in [
+        ("fastapi", "kubernetes", "uvicorn"),
+        ("fastapi", "compose", "uvicorn"),
+        ("fastapi", "vm", "granian"),
+        ("hybrid", "kubernetes", "granian"),
+        *(("flask", target, "granian") for target in TARGETS),
     ]
 ]
 DELAY_MS = 200
@@ -92,7 +97,7 @@ def test_plain_copier_deploy_default_equals_the_engine(framework: Framework) -> 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_every_plan_leaves_the_drain_inside_the_grace_period(framework: Framework) -> None:
-    servers = ("auto",) if framework == "flask" else ("auto", "uvicorn", "gunicorn", "granian")
+    servers = ("auto", *SERVERS_FOR[framework])
     for *values, server_answer in itertools.product(*GRID.values(), servers):
         answers = DecisionAnswers.model_validate(
             {**dict(zip(GRID, values, strict=True)), "server": server_answer}

@@ -176,6 +176,7 @@ LIVENESS_PLANS = [
     pytest.param("hybrid", {}, id="hybrid"),
     pytest.param("fastapi", {"server": "granian"}, id="fastapi-granian"),
     pytest.param("hybrid", {"server": "granian"}, id="hybrid-granian"),
+    pytest.param("flask", {"server": "granian"}, id="flask-granian"),
 ]
 
 
@@ -321,6 +322,7 @@ HEAD_LIMIT_PLANS = [
     pytest.param("hybrid", {}, id="hybrid-uvicorn"),
     pytest.param("fastapi", {"server": "granian"}, id="fastapi-granian"),
     pytest.param("hybrid", {"server": "granian"}, id="hybrid-granian"),
+    pytest.param("flask", {"server": "granian"}, id="flask-granian"),
 ]
 
 
@@ -573,6 +575,9 @@ WRONG_WORKER_CLASS = [
     pytest.param("hybrid", {"deploy": "vm", "cpus": 2}, "gthread", id="hybrid-gunicorn"),
     pytest.param("fastapi", {"server": "granian"}, "sync", id="fastapi-granian"),
     pytest.param("hybrid", {"server": "granian"}, "gthread", id="hybrid-granian"),
+    pytest.param(
+        "flask", {"server": "granian"}, "uvicorn_worker.UvicornWorker", id="flask-granian"
+    ),
 ]
 
 
@@ -650,6 +655,7 @@ MAIN_PORT_PLANS = [
         "fastapi", {"server": "granian", "deploy": "compose"}, id="fastapi-granian-workers"
     ),
     pytest.param("hybrid", {"server": "granian"}, id="hybrid-granian"),
+    pytest.param("flask", {"server": "granian", "workload": "io-bound"}, id="flask-granian"),
 ]
 SLOW_CLIENTS = 200
 
@@ -674,6 +680,7 @@ SAME_ANSWER_PLANS = [
     pytest.param("flask", {}, id="flask-gthread"),
     pytest.param("hybrid", {"deploy": "vm"}, id="hybrid-gunicorn-uvicorn"),
     pytest.param("fastapi", {"server": "granian"}, id="fastapi-granian"),
+    pytest.param("flask", {"server": "granian"}, id="flask-granian"),
 ]
 
 

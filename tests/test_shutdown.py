@@ -94,6 +94,8 @@ PLANS = [
         Plan("fastapi", "compose", "io-bound", "granian x2"), id="fastapi-granian-workers"
     ),
     pytest.param(Plan("hybrid", "kubernetes", "io-bound", "granian x1"), id="hybrid-granian"),
+    # Flask under Granian: each worker marks itself not ready from a signal handler.
+    pytest.param(Plan("flask", "kubernetes", "io-bound", "granian x2"), id="flask-granian"),
     pytest.param(Plan("flask", "kubernetes", "io-bound", "gthread x2"), id="flask-gthread"),
     # Very high I/O concurrency: gevent, where the delay's timer thread is a greenlet.
     pytest.param(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tomllib
 from pathlib import Path
 
 import copier
@@ -290,6 +291,13 @@ def test_turning_on_jwt_protects_the_writes(two_versions: Path) -> None:
     assert "passed" in output and (project / "tests" / "test_auth.py").is_file()
 
 
+def _dependencies(project: Path) -> list[str]:
+    dependencies: list[str] = tomllib.loads((project / "pyproject.toml").read_text())["project"][
+        "dependencies"
+    ]
+    return dependencies
+
+
 def _served_by(project: Path) -> str:
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     server: str = answers["server"]["server"]
@@ -323,10 +331,37 @@ def test_update_moves_a_service_to_uvicorn_and_back_to_granian(two_versions: Pat
     _own_checks_pass(project)
 
 
+def test_update_moves_a_flask_service_to_granian_and_back(two_versions: Path) -> None:
+    project = render_previous(two_versions / "svc", "flask")  # the plan's Gunicorn
+    package = project / "src" / "orders_api"
+
+    result = runner.invoke(app, ["update", str(project), "--set", "server=granian"])
+
+    assert result.exit_code == 0, result.output
+    assert _served_by(project) == "granian"
+    assert "from granian" in (package / "serve.py").read_text()
+    assert not (package / "gunicorn_conf.py").exists()
+    dependencies = _dependencies(project)
+    assert "granian[uvloop]>=2.8.0" in dependencies
+    assert not [d for d in dependencies if d.startswith("gunicorn")]
+    _own_checks_pass(project)
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", "served by Granian")
+
+    result = runner.invoke(app, ["update", str(project), "--set", "server=auto"])
+
+    assert result.exit_code == 0, result.output
+    assert _served_by(project) == "gunicorn"
+    assert (package / "gunicorn_conf.py").is_file()
+    assert not (package / "serve.py").exists()
+    assert not [d for d in _dependencies(project) if d.startswith("granian")]
+    _own_checks_pass(project)
+
+
 def test_a_server_the_framework_cannot_run_is_refused(two_versions: Path) -> None:
     project = render_previous(two_versions / "svc", "flask")
-    refusal = _refused(project, "--set", "server=granian")
-    assert "server=granian: cannot serve a flask plan" in refusal, refusal
+    refusal = _refused(project, "--set", "server=uvicorn")
+    assert "server=uvicorn: cannot serve a flask plan" in refusal, refusal
 
 
 def _platform_fork(two_versions: Path) -> Path:

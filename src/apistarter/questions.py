@@ -182,8 +182,8 @@ class DecisionAnswers(BaseModel):
         "auto",
         "Which server runs the app?",
         "auto: the plan chooses (Granian for FastAPI, Uvicorn for the hybrid, Gunicorn on a "
-        "VM or for Flask). granian: Granian, FastAPI and the hybrid only. uvicorn or gunicorn: "
-        "that server even where the plan would pick another.",
+        "VM and for Flask). granian: Granian, for any framework. uvicorn (FastAPI and the "
+        "hybrid) or gunicorn: that server even where the plan would pick another.",
         "deploy",
     )
     database: Database = ask(

@@ -107,13 +107,12 @@ AUTO_ASGI_SERVER: dict[Framework, Literal["uvicorn", "granian"]] = {
     "fastapi": "granian",
     "hybrid": "uvicorn",
 }
-# Which servers can run each kind of app: Uvicorn and Granian serve ASGI, Gunicorn both
-# (with Uvicorn's worker for ASGI). Granian's WSGI mode is not offered yet: Flask's
-# liveness listener starts from a Gunicorn hook, which Granian does not have.
+# Which servers can run each kind of app: Uvicorn serves ASGI, Gunicorn and Granian both
+# (Gunicorn with Uvicorn's worker for ASGI).
 SERVERS_FOR = {
     "fastapi": ("uvicorn", "gunicorn", "granian"),
     "hybrid": ("uvicorn", "gunicorn", "granian"),
-    "flask": ("gunicorn",),
+    "flask": ("gunicorn", "granian"),
 }
 
 
@@ -345,7 +344,46 @@ def _asgi_plan(answers: DecisionAnswers, framework: Framework) -> ServerPlan:
     )
 
 
+def _flask_granian_plan(answers: DecisionAnswers) -> ServerPlan:
+    """Flask under Granian (by the server answer): its blocking threads sized like gthread."""
+    common, why = _common(answers)
+    workers = answers.cpus
+    threads = 1 if answers.workload == "cpu-bound" else _gthread_threads(answers)
+    why.insert(
+        0,
+        f"server=granian, workload={answers.workload}, peak_concurrency="
+        f"{answers.peak_concurrency}, cpus={answers.cpus}: {workers} Granian worker(s), each "
+        f"running Flask on {threads} blocking thread(s) (sized as gthread's threads"
+        + (", one for CPU-bound work" if threads == 1 else "")
+        + "); a worker reads and writes HTTP on its own Rust thread, so a request holds a "
+        "Python thread only while Flask runs it. Chosen by hand: the plan keeps Gunicorn for "
+        "Flask until Granian is measured against it side by side.",
+    )
+    why.extend(_granian_rows(common))
+    why.append(
+        f"server=granian: no worker timeout (WEB_TIMEOUT is Gunicorn's): a request stuck in "
+        "Flask holds its thread until it returns, where Gunicorn would kill the worker after "
+        f"{common['timeout']} s."
+    )
+    front_proxy, reasons = _front_proxy("Granian's HTTP thread", common["timeout"])
+    why.extend(reasons)
+    return ServerPlan(
+        server="granian",
+        worker_class="",
+        worker_classes=WSGI_WORKER_CLASSES,
+        front_proxy=front_proxy,
+        workers=workers,
+        threads=threads,
+        max_requests=0,
+        max_requests_jitter=0,
+        why=tuple(why),
+        **common,
+    )
+
+
 def _flask_plan(answers: DecisionAnswers) -> ServerPlan:
+    if answers.server == "granian":
+        return _flask_granian_plan(answers)
     common, why = _common(answers)
     workers = answers.cpus
     if answers.workload == "cpu-bound":
