@@ -18,6 +18,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,9 +268,15 @@ def test_an_unreachable_collector_fails_no_request_and_holds_no_stop(
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "8",
         "OTEL_EXPORTER_OTLP_TIMEOUT": "1",  # s: each failed export gives up soon
     }
-    with serve(project, command, env) as server:
-        for index in range(40):
-            _send(server.port, "GET", "/v1/items", f"unexported-{index}")
+    with serve(project, command, env) as server, ThreadPoolExecutor(8) as burst:
+        # At once, so spans arrive faster than any export ends, however fast this machine
+        # answers: sent one by one to a slow service, every batch could still be exported.
+        list(
+            burst.map(
+                lambda index: _send(server.port, "GET", "/v1/items", f"unexported-{index}"),
+                range(40),
+            )
+        )
         # Every lost span is counted on the metrics port, by why it was lost: the spans
         # that found the queue full while an export was retrying, then the batches the
         # closed port never took (each export gives up after OTEL_EXPORTER_OTLP_TIMEOUT).
