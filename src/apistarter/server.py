@@ -99,6 +99,12 @@ GRANIAN_VS_PEERS_MEASURED = (
     "throughput on Uvicorn at 1,000 clients, with a lower p99 (1.5 and 0.9 s against 5.3 "
     "and 1.2 s) and less CPU a request (0.30-0.37 against 0.35-0.43 ms)"
 )
+# Flask under Granian against a bare Flask app on Gunicorn gevent, side by side on one core.
+GRANIAN_WSGI_SOURCE = "docs/benchmarks.md, Granian chosen by the plan for FastAPI (2026-12-04)"
+GRANIAN_WSGI_MEASURED = (
+    "under Granian it served 112 % of a bare Flask app's throughput on Gunicorn gevent at "
+    "1,000 clients, but its p99 at 70 % of that load was 2.98 times gevent's (275 vs 92 ms)"
+)
 # server=auto for an ASGI app that one server process per pod or host runs (not a VM, where
 # Gunicorn supervises): Granian where it was measured to beat what peers ship, with every
 # suite (shutdown, hostile clients, deploy, clean install, update) passing over it; Uvicorn
@@ -357,7 +363,7 @@ def _flask_granian_plan(answers: DecisionAnswers) -> ServerPlan:
         + (", one for CPU-bound work" if threads == 1 else "")
         + "); a worker reads and writes HTTP on its own Rust thread, so a request holds a "
         "Python thread only while Flask runs it. Chosen by hand: the plan keeps Gunicorn for "
-        "Flask until Granian is measured against it side by side.",
+        f"Flask, because {GRANIAN_WSGI_MEASURED} ({GRANIAN_WSGI_SOURCE}).",
     )
     why.extend(_granian_rows(common))
     why.append(
