@@ -73,6 +73,10 @@ class SaturationRow:
     # The answers (over the seed's) the bare twin's service is rendered with, when not the
     # row's own: the twin then runs on that plan's server (the one peers ship), not the row's.
     twin_answers: dict[str, object] | None = None
+    twin_framework: Framework | None = None  # the twin's plan's framework, when not the row's
+    route: str = IO_ROUTE  # the generated service's; the twin always serves IO_ROUTE
+    # The load's clients; the services are planned for CLIENTS whatever the load.
+    clients: int = CLIENTS
 
     def render_answers(self) -> dict[str, object]:
         return {**seed_service_answers(CLIENTS), **self.answers}
@@ -108,14 +112,65 @@ ROWS = (
         "flask",
         "flask-io",
         {"server": "granian"},
-        twin_answers={},
+        twin_answers={"server": "gunicorn"},
+    ),
+    # The same against a bare Flask app on Gunicorn gthread, the other server peers ship
+    # (psycopg2 rules gevent out and gives the gthread plan).
+    SaturationRow(
+        "flask-granian-gthread",
+        "Flask, server=granian (vs bare Flask on Gunicorn gthread)",
+        "flask",
+        "flask-io",
+        {"server": "granian"},
+        twin_answers={"blocking_deps": ["psycopg2"]},
+    ),
+    # Whether Granian lifts the a2wsgi ceiling: the hybrid's mounted Flask route, on its
+    # Uvicorn plan and on Granian, against a bare Flask app on Gunicorn gthread.
+    SaturationRow(
+        "hybrid-mounted",
+        "Hybrid, mounted Flask route (vs bare Flask on Gunicorn gthread)",
+        "hybrid",
+        "flask-io",
+        twin_answers={"blocking_deps": ["psycopg2"]},
+        twin_framework="flask",
+        route="/legacy/demo/io",
+    ),
+    SaturationRow(
+        "hybrid-mounted-granian",
+        "Hybrid on Granian, mounted Flask route (vs bare Flask on Gunicorn gthread)",
+        "hybrid",
+        "flask-io",
+        {"server": "granian"},
+        twin_answers={"blocking_deps": ["psycopg2"]},
+        twin_framework="flask",
+        route="/legacy/demo/io",
+    ),
+    # The Granian rows again at 50 clients: the same services, a light load.
+    SaturationRow(
+        "fastapi-granian-50",
+        "FastAPI plan on Granian (vs bare FastAPI on Uvicorn), 50 clients",
+        "fastapi",
+        "fastapi-io",
+        {"server": "granian"},
+        twin_answers={"server": "uvicorn"},
+        clients=50,
+    ),
+    SaturationRow(
+        "flask-granian-50",
+        "Flask, server=granian (vs bare Flask on Gunicorn gevent), 50 clients",
+        "flask",
+        "flask-io",
+        {"server": "granian"},
+        twin_answers={"server": "gunicorn"},
+        clients=50,
     ),
 )
 # The same generated services under Granian (issue 18, item 5) against their plan's
 # server: a row with this twin pairs (the service under Granian, the service as planned).
 GRANIAN_TWIN = "granian"
 GRANIAN_ROWS = (
-    SaturationRow("fastapi", "FastAPI", "fastapi", GRANIAN_TWIN),
+    # FastAPI on the server it was first measured against (its plan now picks Granian).
+    SaturationRow("fastapi", "FastAPI", "fastapi", GRANIAN_TWIN, {"server": "uvicorn"}),
     SaturationRow("flask-gevent", "Flask", "flask", GRANIAN_TWIN),
     SaturationRow("hybrid", "Hybrid, FastAPI route", "hybrid", GRANIAN_TWIN),
 )
@@ -198,7 +253,7 @@ class FixedLoad:
     """One round's open-loop runs: each app alone, offered the same rate."""
 
     rate: float  # FIXED_LOAD_SHARE of the lower of the two capacities
-    capacity: tuple[float, float]  # req/s alone at CLIENTS clients, right before
+    capacity: tuple[float, float]  # req/s alone at the row's clients, right before
     reports: tuple[OpenLoopReport, OpenLoopReport]
 
     @property
@@ -281,20 +336,25 @@ def _pair(row: SaturationRow, workspace: Workspace) -> Iterator[tuple[list[str],
         pair = (granian_service(workspace, generated, row), generated)
     elif row.twin_answers is not None:
         peer = workspace.generated(
-            row.framework, {**seed_service_answers(CLIENTS), **row.twin_answers}
+            row.twin_framework or row.framework,
+            {**seed_service_answers(CLIENTS), **row.twin_answers},
         )
         pair = (generated, workspace.bare_twin(peer, row.twin))
     else:
         pair = (generated, workspace.bare_twin(generated, row.twin))
     with contextlib.ExitStack() as running:
         servers = [running.enter_context(serve_pinned(s)) for s in pair]
-        yield [s.base_url + IO_ROUTE for s in servers], [s.process.pid for s in servers]
+        routes = (row.route, IO_ROUTE)
+        yield (
+            [s.base_url + route for s, route in zip(servers, routes, strict=True)],
+            [s.process.pid for s in servers],
+        )
 
 
-def _capacities(urls: Sequence[str], seconds: float, round_index: int) -> list[float]:
-    """Each app's throughput alone at CLIENTS clients, in alternating order per round."""
+def _capacities(urls: Sequence[str], seconds: float, round_index: int, clients: int) -> list[float]:
+    """Each app's throughput alone at ``clients`` clients, in alternating order per round."""
     order = list(range(len(urls)))[:: 1 if round_index % 2 == 0 else -1]
-    rps = {side: measured_run(urls[side], seconds, CLIENTS).rps for side in order}
+    rps = {side: measured_run(urls[side], seconds, clients).rps for side in order}
     return [rps[side] for side in range(len(urls))]
 
 
@@ -303,10 +363,10 @@ def measure(
 ) -> SaturationResult:
     with _pair(row, workspace) as (urls, leaders):
         for url in urls:
-            warm_up(url, seconds, CLIENTS)
+            warm_up(url, seconds, row.clients)
         idle = (worker_rss_mb(leaders[0]), worker_rss_mb(leaders[1]))
         with PeakRss(leaders) as peaks:
-            rounds = [timed_runs(urls, leaders, seconds) for _ in range(repeat)]
+            rounds = [timed_runs(urls, leaders, seconds, row.clients) for _ in range(repeat)]
         generated, twin = [run[0] for run in rounds], [run[1] for run in rounds]
         # Both capacities are measured again, alone, right before each round's offered
         # runs, and the offer is a share of the lower one: measured once, the VM's
@@ -314,9 +374,9 @@ def measure(
         # be its queue, not its cost.
         offered: list[FixedLoad] = []
         for round_index in range(repeat):
-            capacity = _capacities(urls, seconds, round_index)
+            capacity = _capacities(urls, seconds, round_index, row.clients)
             rate = FIXED_LOAD_SHARE * min(capacity)
-            reports = [offered_run(url, rate, seconds, CLIENTS) for url in urls]
+            reports = [offered_run(url, rate, seconds, row.clients) for url in urls]
             offered.append(FixedLoad(rate, (capacity[0], capacity[1]), (reports[0], reports[1])))
     return SaturationResult(row, generated, twin, offered, idle, (peaks.peaks[0], peaks.peaks[1]))
 
@@ -329,7 +389,8 @@ def table(results: list[SaturationResult], sides: tuple[str, str] = ("generated"
     a, b = sides
     goals = all(r.row.twin != GRANIAN_TWIN for r in results)
     headers = [
-        f"I/O route, {CLIENTS} clients each, core 0 shared by {a} and {b} (server plan)",
+        f"I/O route, {CLIENTS} clients each unless the row says, core 0 shared by {a} and {b} "
+        "(server plan)",
         f"{a} req/s",
         f"{b} req/s",
         f"{a} / {b}",

@@ -13,7 +13,14 @@ import yaml
 
 from apistarter.decision import GATES, PITFALLS, SCORES, Gate, Pitfall, Score, decide
 from apistarter.questions import FRAMEWORKS, AnswerError, DecisionAnswers, Framework
-from apistarter.server import GRANIAN_SOURCE, GRANIAN_VS_PEERS_SOURCE, UVICORN_WORKER, run_command
+from apistarter.server import (
+    GRANIAN_SOURCE,
+    GRANIAN_VS_PEERS_SOURCE,
+    GRANIAN_WSGI_SOURCE,
+    HYBRID_MOUNTED_SOURCE,
+    UVICORN_WORKER,
+    run_command,
+)
 from apistarter.sources import SOURCES
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -123,7 +130,7 @@ SCENARIOS = (
         "",
         reasons_mention=("38 ms to 14 ms",),
         warnings_mention=("worker-type change",),
-        why_mention=("not measured on it side by side",),
+        why_mention=("does not lift the a2wsgi ceiling", HYBRID_MOUNTED_SOURCE),
     ),
     Scenario(
         "existing Flask app whose only problem is missing docs",
@@ -235,7 +242,7 @@ SCENARIOS = (
         "",
         choose="flask",
         plan={"workers": 2, "threads": 100, "max_requests": 0, "front_proxy": None},
-        why_mention=("Chosen by hand", "no worker timeout"),
+        why_mention=("Chosen by hand", "no worker timeout", GRANIAN_WSGI_SOURCE),
     ),
     Scenario(
         "server=uvicorn on a VM overrides the plan's Gunicorn",
