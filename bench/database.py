@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from apistarter.database import CHECKOUT_TIMEOUT_S
 from apistarter.decision import decide
 from apistarter.questions import DecisionAnswers, Framework
-from apistarter.render import available_frameworks
 from bench.load import Workspace, describe_plan, ms, plan_of, serve_pinned, warm_up
 from bench.postgres import ITEM_PATH, bench_postgres, prepared_database
 from bench.saturation import AppRun, timed_runs
@@ -101,11 +100,6 @@ class DatabaseResult:
         """Non-2xx answers and errors (timeouts, refused connections) over every round."""
         runs = [pair[side].load for pair in self.rounds[clients]]
         return f"{sum(run.non_2xx for run in runs)} + {sum(run.errors for run in runs)}"
-
-
-def selected_rows(prefix: str) -> list[DatabaseRow]:
-    frameworks = available_frameworks()
-    return [row for row in ROWS if row.key.startswith(prefix) and row.framework in frameworks]
 
 
 def measure(

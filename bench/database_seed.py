@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from apistarter.render import available_frameworks
 from bench import seed_benchmark
 from bench.database import DATABASE_ANSWERS, pool_size
 from bench.load import DELAY_MS, Workspace, describe_plan, plan_of
@@ -79,11 +78,6 @@ ROWS = (
         target=0,
     ),
 )
-
-
-def selected_rows(prefix: str) -> list[DatabaseSeedRow]:
-    frameworks = available_frameworks()
-    return [row for row in ROWS if row.key.startswith(prefix) and row.framework in frameworks]
 
 
 def measure(

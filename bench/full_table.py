@@ -55,14 +55,14 @@ from bench import (
     saturation,
     seed_benchmark,
 )
-from bench.load import Workspace
+from bench.load import Workspace, selected
 
 SATURATION_CLIENTS = 1000
 Table = Callable[[Workspace, argparse.Namespace], tuple[str, str, list[str]]]
 
 
 def _seed(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
-    rows = seed_benchmark.selected_rows(args.rows)
+    rows = selected(seed_benchmark.ROWS, args.rows)
     results = seed_benchmark.run_rows(
         rows, workspace, args.seconds, args.repeat, seed_benchmark.CLIENTS
     )
@@ -71,7 +71,7 @@ def _seed(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, lis
 
 
 def _seed_saturated(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
-    rows = seed_benchmark.selected_rows(args.rows)
+    rows = selected(seed_benchmark.ROWS, args.rows)
     results = seed_benchmark.run_rows(
         rows, workspace, args.seconds, args.repeat, SATURATION_CLIENTS
     )
@@ -82,7 +82,7 @@ def _seed_saturated(workspace: Workspace, args: argparse.Namespace) -> tuple[str
 def _overhead(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
     results = [
         overhead.measure(row, workspace, args.seconds, args.repeat)
-        for row in overhead.selected_rows(args.rows)
+        for row in selected(overhead.ROWS, args.rows)
     ]
     title = "Cost of the generated middleware: trivial route, generated vs its bare twin"
     return title, overhead.table(results), overhead.missed_goals(results)
@@ -98,7 +98,7 @@ def _side_by_side(
     """A saturation-style table: each row's two apps loaded together at 1000 clients."""
     results = [
         saturation.measure(row, workspace, args.seconds, args.repeat)
-        for row in saturation.selected_rows(args.rows, rows)
+        for row in selected(rows, args.rows)
     ]
     return title, saturation.table(results, sides), saturation.missed_goals(results)
 
@@ -122,7 +122,7 @@ def _features(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str,
 def _livez(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
     results = [
         liveness.measure(plan, workspace, args.seconds, args.repeat)
-        for plan in liveness.selected_plans(args.rows)
+        for plan in selected(liveness.PLANS, args.rows)
     ]
     title = f"/livez while the I/O route is held at {liveness.SATURATING_CLIENTS} clients"
     return title, liveness.table(results), liveness.missed_goals(results)
@@ -141,14 +141,14 @@ def _handoffs(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str,
 
 def _database(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
     results = database.measure(
-        database.selected_rows(args.rows), workspace, args.seconds, args.repeat
+        selected(database.ROWS, args.rows), workspace, args.seconds, args.repeat
     )
     title = "The database route: SELECT by primary key, generated vs its twin on the same engine"
     return title, database.table(results), database.missed_goals(results)
 
 
 def _database_seed(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str, list[str]]:
-    rows = database_seed.selected_rows(args.rows)
+    rows = selected(database_seed.ROWS, args.rows)
     results = database_seed.measure(rows, workspace, args.seconds, args.repeat)
     title = (
         "The seed benchmark on a real database: 1 core, 50 clients, each read waits 50 ms "
@@ -204,7 +204,11 @@ def main() -> int:
         default=",".join(TABLES),
         help=f"Comma-separated tables to run, of: {', '.join(TABLES)}.",
     )
-    parser.add_argument("--rows", default="", help="Run only rows whose key starts with this.")
+    parser.add_argument(
+        "--rows",
+        default="",
+        help="Run only rows whose key starts with this, or with one of several, comma-separated.",
+    )
     parser.add_argument("--seconds", type=int, default=10, help="Measured seconds per run.")
     parser.add_argument("--repeat", type=int, default=3, help="Runs per row; the median is shown.")
     args = parser.parse_args()

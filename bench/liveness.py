@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from apistarter.questions import Framework
-from apistarter.render import available_frameworks
 from bench.load import (
     CLIENT_CORE,
     Core0Steal,
@@ -94,11 +93,6 @@ class LivenessResult:
     @property
     def answered_in_time(self) -> bool:
         return self.probe.p99_ms < MAX_PROBE_P99_MS
-
-
-def selected_plans(prefix: str) -> list[Plan]:
-    frameworks = available_frameworks()
-    return [plan for plan in PLANS if plan.key.startswith(prefix) and plan.framework in frameworks]
 
 
 def _probe_command(url: str, seconds: int) -> list[str]:

@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from apistarter.decision import decide
 from apistarter.questions import DecisionAnswers, Framework
+from apistarter.render import available_frameworks
 from apistarter.server import UVICORN_WORKER, ServerPlan
 from bench.runtime import BARE_REQUIREMENTS, Runtime, image_python, project_requirements
 from tests.harness import (
@@ -186,6 +187,27 @@ def serve_pinned(
     env = {"APP_DOWNSTREAM_DELAY_MS": str(DELAY_MS), **image, **(extra_env or {})}
     with serve(service.project, command, env, bin_dir=service.bin_dir) as server:
         yield server
+
+
+class Keyed(Protocol):
+    """A benchmark row: chosen by its key, run only where its framework renders."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def framework(self) -> str: ...
+
+
+K = TypeVar("K", bound=Keyed)
+
+
+def selected(rows: Sequence[K], prefixes: str) -> list[K]:
+    """The rows whose key starts with one of the comma-separated ``prefixes`` ("" is all)
+    and whose framework this apistarter renders."""
+    wanted = tuple(prefix.strip() for prefix in prefixes.split(","))
+    frameworks = available_frameworks()
+    return [row for row in rows if row.key.startswith(wanted) and row.framework in frameworks]
 
 
 def plan_of(framework: Framework, answers: Mapping[str, Any]) -> ServerPlan:

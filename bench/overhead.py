@@ -28,7 +28,6 @@ import statistics
 from dataclasses import dataclass
 
 from apistarter.questions import Framework
-from apistarter.render import available_frameworks
 from bench.load import (
     LoadReport,
     Workspace,
@@ -98,11 +97,6 @@ class OverheadResult:
             *on_app,
             pct(steal),
         ]
-
-
-def selected_rows(prefix: str) -> list[OverheadRow]:
-    frameworks = available_frameworks()
-    return [row for row in ROWS if row.key.startswith(prefix) and row.framework in frameworks]
 
 
 def measure(row: OverheadRow, workspace: Workspace, seconds: int, repeat: int) -> OverheadResult:

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 from apistarter.questions import Framework
-from apistarter.render import available_frameworks
 from bench.load import (
     ENTRY_MODULE,
     LoadReport,
@@ -304,11 +303,6 @@ def timed_runs(
         AppRun(report, 1000 * cpu / max(1.0, report.rps * seconds))
         for report, cpu in zip(reports, spent, strict=True)
     ]
-
-
-def selected_rows(prefix: str, rows: Sequence[SaturationRow] = ROWS) -> list[SaturationRow]:
-    frameworks = available_frameworks()
-    return [row for row in rows if row.key.startswith(prefix) and row.framework in frameworks]
 
 
 def granian_service(workspace: Workspace, generated: Service, row: SaturationRow) -> Service:

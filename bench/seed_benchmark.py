@@ -28,7 +28,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from apistarter.questions import Framework
-from apistarter.render import available_frameworks
 from bench.load import (
     DELAY_MS,
     LoadReport,
@@ -41,6 +40,7 @@ from bench.load import (
     ms,
     pct,
     plan_of,
+    selected,
     serve_pinned,
     warm_up,
 )
@@ -139,12 +139,6 @@ class Result:
     load: LoadReport
 
 
-def selected_rows(prefix: str) -> list[Row]:
-    """Rows whose key starts with ``prefix`` and whose framework this apistarter renders."""
-    frameworks = available_frameworks()
-    return [row for row in ROWS if row.key.startswith(prefix) and row.framework in frameworks]
-
-
 def _service(row: Row, workspace: Workspace, clients: int) -> Service:
     if row.bare:
         return workspace.bare(row.framework, BARE_COMMANDS[row.framework])
@@ -204,7 +198,11 @@ def run_rows(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", default="", help="Run only rows whose key starts with this.")
+    parser.add_argument(
+        "--rows",
+        default="",
+        help="Run only rows whose key starts with this, or with one of several, comma-separated.",
+    )
     parser.add_argument("--seconds", type=int, default=10, help="Measured seconds per run.")
     parser.add_argument("--repeat", type=int, default=3, help="Runs per row; the median is shown.")
     parser.add_argument("--clients", type=int, default=CLIENTS, help="Concurrent clients.")
@@ -213,7 +211,7 @@ def main() -> int:
         os.environ["HOME"] = tmp  # keep the template bundle out of the real home
         workspace = Workspace(Path(tmp))
         results = run_rows(
-            selected_rows(args.rows), workspace, args.seconds, args.repeat, args.clients
+            selected(ROWS, args.rows), workspace, args.seconds, args.repeat, args.clients
         )
     print(f"Services run on {workspace.runtime.description}.\n")
     print(table(results, args.clients))

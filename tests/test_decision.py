@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import jinja2
 import pytest
 import yaml
 
+from apistarter import server
 from apistarter.decision import GATES, PITFALLS, SCORES, Gate, Pitfall, Score, decide
 from apistarter.questions import FRAMEWORKS, AnswerError, DecisionAnswers, Framework
 from apistarter.server import (
@@ -372,3 +374,20 @@ def test_plain_copier_defaults_equal_the_engine_for_default_answers(framework: F
 def test_plain_copier_load_test_defaults_equal_the_engine() -> None:
     expected = decide(DecisionAnswers()).load_test.model_dump()
     assert _copier_defaults()["load_test"]["default"] == expected
+
+
+def test_every_measurement_a_server_reason_cites_is_a_section_of_the_benchmarks() -> None:
+    """A source like "docs/benchmarks.md, <title> (<date>)" names a heading that exists."""
+    benchmarks = (TEMPLATES.parent / "docs" / "benchmarks.md").read_text()
+    headings = [line for line in benchmarks.splitlines() if line.startswith("## ")]
+    sources = [
+        value
+        for name, value in vars(server).items()
+        if name.endswith("_SOURCE") and isinstance(value, str)
+    ]
+    assert len(sources) >= 4
+    for source in sources:
+        cited = re.fullmatch(r"docs/benchmarks\.md, (.+) \((\d{4}-\d{2}-\d{2})\)", source)
+        assert cited, source
+        title, date = cited.groups()
+        assert any(h.startswith(f"## {title}") and date in h for h in headings), source

@@ -100,19 +100,21 @@ GRANIAN_VS_PEERS_MEASURED = (
     "and 1.2 s) and less CPU a request (0.30-0.37 against 0.35-0.43 ms)"
 )
 # Flask under Granian against a bare Flask app on Gunicorn gevent, side by side on one core
-# (four runs): more throughput, but a longer tail below saturation, where services live.
+# (five runs): more throughput, but a longer tail below saturation, where services live.
 GRANIAN_WSGI_SOURCE = "docs/benchmarks.md, Granian for high-concurrency Flask (2026-12-04)"
 GRANIAN_WSGI_MEASURED = (
     "under Granian it served 112-134 % of a bare Flask app's throughput on Gunicorn gevent at "
-    "1,000 clients, with a lower p99 there, but at 70 % of that load its p99 was 1.03 to 2.98 "
-    "times gevent's (over 1.5 times in two of four runs)"
+    "1,000 clients, with a lower p99 there in four of five runs, but at 70 % of that load its "
+    "p99 was 1.00 to 2.98 times gevent's (over 1.5 times in two runs)"
 )
 # The hybrid's mounted Flask route (through a2wsgi) on each ASGI server against a bare Flask
-# app on Gunicorn gthread, side by side on one core at 1,000 clients.
+# app on Gunicorn gthread, side by side on one core at 1,000 clients: Granian running the
+# event loop did not lift what a2wsgi's handoff of each call to a thread costs.
 HYBRID_MOUNTED_SOURCE = GRANIAN_WSGI_SOURCE
 HYBRID_MOUNTED_MEASURED = (
-    "its mounted Flask route served 95.6 % of a bare Flask app on Gunicorn gthread under "
-    "Granian against 99.0 % under Uvicorn, with a p99 at 70 % load of 205 against 99 ms"
+    "its mounted Flask route served 90.4-95.6 % of a bare Flask app's throughput on Gunicorn "
+    "gthread under Granian against 90.5-99.0 % under Uvicorn, with a p99 at 70 % load 2.1-3.6 "
+    "times the bare app's against 1.7-1.9 times (three runs)"
 )
 # server=auto for an ASGI app that one server process per pod or host runs (not a VM, where
 # Gunicorn supervises): Granian where it was measured to beat what peers ship, with every
