@@ -194,13 +194,14 @@ SCENARIOS = (
         plan={"workers": 4, "threads": 200, "max_requests": 100_000, "max_requests_jitter": 10_000},
     ),
     Scenario(
-        "Flask chosen for very high I/O concurrency uses gevent",
+        "Flask chosen for very high I/O concurrency uses gevent, and says why not Granian",
         dict(peak_concurrency=500),
         "flask",
         "gunicorn",
         "gevent",
         choose="flask",
         warnings_mention=("Never fall back to plain sync workers",),
+        why_mention=("Gunicorn, not Granian", GRANIAN_WSGI_SOURCE),
     ),
     Scenario(
         "gevent is avoided when psycopg2 would block every greenlet",

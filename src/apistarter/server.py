@@ -103,7 +103,7 @@ GRANIAN_VS_PEERS_MEASURED = (
 # (five runs): more throughput, but a longer tail below saturation, where services live.
 GRANIAN_WSGI_SOURCE = "docs/benchmarks.md, Granian for high-concurrency Flask (2026-12-04)"
 GRANIAN_WSGI_MEASURED = (
-    "under Granian it served 112-134 % of a bare Flask app's throughput on Gunicorn gevent at "
+    "under Granian, Flask served 112-134 % of a bare Flask app's throughput on Gunicorn gevent at "
     "1,000 clients, with a lower p99 there in four of five runs, but at 70 % of that load its "
     "p99 was 1.00 to 2.98 times gevent's (over 1.5 times in two runs)"
 )
@@ -421,7 +421,12 @@ def _flask_plan(answers: DecisionAnswers) -> ServerPlan:
             0,
             f"workload=io-bound, peak_concurrency={answers.peak_concurrency}: gevent workers "
             "hold many waiting requests as greenlets; in S3's benchmark gevent brought Flask "
-            "from 1,200 to 18,000 req/min.",
+            "from 1,200 to 18,000 req/min."
+            + (
+                f" Gunicorn, not Granian: {GRANIAN_WSGI_MEASURED} ({GRANIAN_WSGI_SOURCE})."
+                if answers.server == "auto"
+                else ""
+            ),
         )
     else:
         worker_class = "gthread"
