@@ -80,6 +80,13 @@ class SaturationRow:
     def render_answers(self) -> dict[str, object]:
         return {**seed_service_answers(CLIENTS), **self.answers}
 
+    def twin_render(self) -> tuple[Framework, dict[str, object]]:
+        """The framework and answers of the service whose server plan the bare twin runs on."""
+        if self.twin_answers is None:
+            return self.framework, self.render_answers()
+        twin_answers = {**seed_service_answers(CLIENTS), **self.twin_answers}
+        return self.twin_framework or self.framework, twin_answers
+
 
 ROWS = (
     SaturationRow("fastapi", "FastAPI", "fastapi", "fastapi-io"),
@@ -328,14 +335,9 @@ def _pair(row: SaturationRow, workspace: Workspace) -> Iterator[tuple[list[str],
     generated = workspace.generated(row.framework, row.render_answers())
     if row.twin == GRANIAN_TWIN:
         pair = (granian_service(workspace, generated, row), generated)
-    elif row.twin_answers is not None:
-        peer = workspace.generated(
-            row.twin_framework or row.framework,
-            {**seed_service_answers(CLIENTS), **row.twin_answers},
-        )
+    else:  # the row's own service when its twin_render is the row's (rendered once)
+        peer = workspace.generated(*row.twin_render())
         pair = (generated, workspace.bare_twin(peer, row.twin))
-    else:
-        pair = (generated, workspace.bare_twin(generated, row.twin))
     with contextlib.ExitStack() as running:
         servers = [running.enter_context(serve_pinned(s)) for s in pair]
         routes = (row.route, IO_ROUTE)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from bench.load import plan_of, selected
 from bench.saturation import CLIENTS, GRANIAN_ROWS, IO_ROUTE, ROWS, SaturationRow
-from bench.seed_benchmark import seed_service_answers
 
 ROW = {row.key: row for row in ROWS}
 
@@ -16,8 +15,7 @@ ROW = {row.key: row for row in ROWS}
 def _servers(row: SaturationRow) -> tuple[tuple[str, str], tuple[str, str]]:
     """(server, worker class) of the generated service and of its bare twin's plan."""
     generated = plan_of(row.framework, row.render_answers())
-    twin_answers = {**seed_service_answers(CLIENTS), **(row.twin_answers or row.answers)}
-    twin = plan_of(row.twin_framework or row.framework, twin_answers)
+    twin = plan_of(*row.twin_render())
     return (generated.server, generated.worker_class), (twin.server, twin.worker_class)
 
 
